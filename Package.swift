@@ -1,0 +1,68 @@
+// swift-tools-version: 6.1
+// The block-storage engine and its frontends. See README.md and docs/.
+import PackageDescription
+
+let package = Package(
+    name: "swift-block",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "BlockEngine", targets: ["BlockEngine"]),
+        .library(name: "BlockISCSI", targets: ["BlockISCSI"]),
+        .library(name: "BlockReplication", targets: ["BlockReplication"]),
+        .executable(name: "blockd", targets: ["blockd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+    ],
+    targets: [
+        // A tiny opaque wrapper over liburing (liburing's headers clash with Glibc when
+        // imported into Swift directly).
+        .target(
+            name: "CURing",
+            linkerSettings: [.linkedLibrary("uring")]
+        ),
+        // CRC32C (Castagnoli) with the SSE4.2 instruction when the CPU has it, and the few
+        // Linux calls the Swift Glibc module does not export.
+        .target(name: "CBlockSupport"),
+        .target(
+            name: "BlockEngine",
+            dependencies: [
+                "CURing", "CBlockSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        .target(name: "BlockISCSI", dependencies: ["BlockEngine"]),
+        .target(name: "BlockReplication", dependencies: ["BlockEngine"]),
+        // Everything the daemon does that tests can import: argument parsing helpers,
+        // volume commands.
+        .target(
+            name: "BlockdCore",
+            dependencies: [
+                "BlockEngine",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "blockd",
+            dependencies: [
+                "BlockdCore", "BlockEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "BlockEngineTests",
+            dependencies: ["BlockEngine", "CBlockSupport"]
+        ),
+        .testTarget(
+            name: "BlockdCoreTests",
+            dependencies: ["BlockdCore"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

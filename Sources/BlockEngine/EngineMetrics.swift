@@ -1,0 +1,41 @@
+import Metrics
+
+/// The engine's metrics (swift-metrics), all with a `volume` dimension. Names are documented
+/// in docs/METRICS.md.
+struct EngineMetrics: Sendable {
+    let writes: Counter
+    let writeBytes: Counter
+    let reads: Counter
+    let readBytes: Counter
+    let trims: Counter
+    let flushes: Counter
+    let groupCommitSyncs: Counter
+    /// Flush waiters served by one fdatasync.
+    let groupCommitBatchSize: Recorder
+    let flusherRuns: Counter
+    let flusherBytes: Counter
+    /// Records written but not yet in the data region, after each write-back cycle.
+    let flusherLagRecords: Gauge
+    let walUsedBytes: Gauge
+    let walFullWaits: Counter
+    let barrierFailures: Counter
+
+    init(volume: String) {
+        let dimensions = [("volume", volume)]
+        writes = Counter(label: "blockengine_writes_total", dimensions: dimensions)
+        writeBytes = Counter(label: "blockengine_write_bytes_total", dimensions: dimensions)
+        reads = Counter(label: "blockengine_reads_total", dimensions: dimensions)
+        readBytes = Counter(label: "blockengine_read_bytes_total", dimensions: dimensions)
+        trims = Counter(label: "blockengine_trims_total", dimensions: dimensions)
+        flushes = Counter(label: "blockengine_flushes_total", dimensions: dimensions)
+        groupCommitSyncs = Counter(label: "blockengine_group_commit_syncs_total", dimensions: dimensions)
+        groupCommitBatchSize = Recorder(label: "blockengine_group_commit_batch_size", dimensions: dimensions,
+                                        aggregate: true)
+        flusherRuns = Counter(label: "blockengine_flusher_runs_total", dimensions: dimensions)
+        flusherBytes = Counter(label: "blockengine_flusher_bytes_total", dimensions: dimensions)
+        flusherLagRecords = Gauge(label: "blockengine_flusher_lag_records", dimensions: dimensions)
+        walUsedBytes = Gauge(label: "blockengine_wal_used_bytes", dimensions: dimensions)
+        walFullWaits = Counter(label: "blockengine_wal_full_waits_total", dimensions: dimensions)
+        barrierFailures = Counter(label: "blockengine_durability_barrier_failures_total", dimensions: dimensions)
+    }
+}

@@ -1,0 +1,188 @@
+// The read index: where the newest version of each block lives while it is still in the WAL.
+//
+// Invariants:
+// - Extents never overlap and are sorted by LBA within a chunk.
+// - An update keeps, for every block, the version with the higher LSN (invariant 4): an
+//   older record can never hide a newer one, whatever order the updates arrive in.
+// - One write of N contiguous blocks costs one extent (split only at chunk boundaries), so a
+//   1 MiB write is one or two entries, not 256.
+// Blocks without an extent live in the data region.
+
+/// Where the newest version of a run of blocks lives.
+enum BlockLocation: Equatable, Sendable {
+    /// In the WAL; `position` is the logical WAL position of the first block's bytes.
+    case wal(position: UInt64)
+    /// Trimmed: reads return zeros.
+    case trimmed
+}
+
+/// A run of blocks with one location and one LSN.
+struct IndexExtent: Equatable, Sendable {
+    var lba: UInt64
+    var blockCount: UInt64
+    var lsn: UInt64
+    var location: BlockLocation
+
+    var endLBA: UInt64 { lba + blockCount }
+
+    /// The part of this extent covering `[from, to)`, which must lie inside it.
+    func slice(from: UInt64, to: UInt64, blockSizeBytes: UInt64) -> IndexExtent {
+        precondition(from >= lba && to <= endLBA && from < to, "slice outside extent")
+        var piece = self
+        piece.lba = from
+        piece.blockCount = to - from
+        if case let .wal(position) = location {
+            piece.location = .wal(position: position + (from - lba) * blockSizeBytes)
+        }
+        return piece
+    }
+}
+
+/// An LSN-monotonic map from LBA ranges to locations, split into fixed chunks so updates
+/// shift only small arrays.
+struct RangeMap: Sendable {
+    /// 4096 blocks per chunk: 16 MiB of 4 KiB blocks.
+    static let chunkShift: UInt64 = 12
+    let blockSizeBytes: UInt64
+    private var chunks: [UInt64: [IndexExtent]] = [:]
+    private(set) var extentCount = 0
+
+    init(blockSizeBytes: Int) {
+        precondition(blockSizeBytes > 0, "block size must be positive")
+        self.blockSizeBytes = UInt64(blockSizeBytes)
+    }
+
+    var isEmpty: Bool { extentCount == 0 }
+
+    /// Records that blocks `[lba, lba + blockCount)` have a version at `lsn` in `location`;
+    /// blocks already mapped to a higher LSN keep their mapping.
+    mutating func insert(lba: UInt64, blockCount: UInt64, lsn: UInt64, location: BlockLocation) {
+        precondition(blockCount > 0, "empty insert")
+        let whole = IndexExtent(lba: lba, blockCount: blockCount, lsn: lsn, location: location)
+        forEachChunk(lba: lba, blockCount: blockCount) { key, from, to in
+            let piece = whole.slice(from: from, to: to, blockSizeBytes: blockSizeBytes)
+            let delta = Self.insert(piece, into: &chunks[key, default: []], blockSizeBytes: blockSizeBytes)
+            extentCount += delta
+        }
+    }
+
+    /// Forgets the mappings of `[lba, lba + blockCount)` whose LSN is at most `maxLSN` (their
+    /// data reached the data region); newer mappings stay.
+    mutating func remove(lba: UInt64, blockCount: UInt64, maxLSN: UInt64) {
+        precondition(blockCount > 0, "empty remove")
+        forEachChunk(lba: lba, blockCount: blockCount) { key, from, to in
+            guard var extents = chunks.removeValue(forKey: key) else { return }
+            let delta = Self.remove(from: from, to: to, maxLSN: maxLSN, in: &extents,
+                                    blockSizeBytes: blockSizeBytes)
+            extentCount += delta
+            if !extents.isEmpty { chunks[key] = extents }
+        }
+    }
+
+    /// Appends the mapped pieces of `[lba, lba + blockCount)` in LBA order, clipped to it.
+    func lookup(lba: UInt64, blockCount: UInt64, into result: inout [IndexExtent]) {
+        guard extentCount > 0, blockCount > 0 else { return }
+        forEachChunk(lba: lba, blockCount: blockCount) { key, from, to in
+            guard let extents = chunks[key] else { return }
+            var index = Self.firstOverlap(extents, from: from)
+            while index < extents.count && extents[index].lba < to {
+                let extent = extents[index]
+                result.append(extent.slice(from: max(extent.lba, from), to: min(extent.endLBA, to),
+                                           blockSizeBytes: blockSizeBytes))
+                index += 1
+            }
+        }
+    }
+
+    /// Every extent in LBA order.
+    func allExtents() -> [IndexExtent] {
+        var result: [IndexExtent] = []
+        result.reserveCapacity(extentCount)
+        for key in chunks.keys.sorted() { result.append(contentsOf: chunks[key]!) }
+        return result
+    }
+
+    // MARK: - Chunk operations
+
+    private func forEachChunk(lba: UInt64, blockCount: UInt64,
+                              _ body: (UInt64, UInt64, UInt64) -> Void) {
+        let end = lba + blockCount
+        var key = lba >> Self.chunkShift
+        let lastKey = (end - 1) >> Self.chunkShift
+        while key <= lastKey {
+            let chunkStart = key << Self.chunkShift
+            body(key, max(lba, chunkStart), min(end, chunkStart + (1 << Self.chunkShift)))
+            key += 1
+        }
+    }
+
+    /// Index of the first extent whose end is past `from`.
+    private static func firstOverlap(_ extents: [IndexExtent], from: UInt64) -> Int {
+        var low = 0, high = extents.count
+        while low < high {
+            let mid = (low + high) / 2
+            if extents[mid].endLBA <= from { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    /// Inserts with the higher-LSN-wins rule; returns the change in extent count.
+    private static func insert(_ new: IndexExtent, into extents: inout [IndexExtent],
+                               blockSizeBytes blockSize: UInt64) -> Int {
+        let first = firstOverlap(extents, from: new.lba)
+        var last = first
+        while last < extents.count && extents[last].lba < new.endLBA { last += 1 }
+        if first == last {
+            extents.insert(new, at: first)
+            return 1
+        }
+        var pieces: [IndexExtent] = []
+        pieces.reserveCapacity(last - first + 2)
+        let head = extents[first]
+        if head.lba < new.lba {
+            pieces.append(head.slice(from: head.lba, to: new.lba, blockSizeBytes: blockSize))
+        }
+        var cursor = new.lba
+        for existing in extents[first..<last] where existing.lsn > new.lsn {
+            let overlapFrom = max(existing.lba, new.lba)
+            let overlapTo = min(existing.endLBA, new.endLBA)
+            if cursor < overlapFrom {
+                pieces.append(new.slice(from: cursor, to: overlapFrom, blockSizeBytes: blockSize))
+            }
+            pieces.append(existing.slice(from: overlapFrom, to: overlapTo, blockSizeBytes: blockSize))
+            cursor = overlapTo
+        }
+        if cursor < new.endLBA {
+            pieces.append(new.slice(from: cursor, to: new.endLBA, blockSizeBytes: blockSize))
+        }
+        let tail = extents[last - 1]
+        if tail.endLBA > new.endLBA {
+            pieces.append(tail.slice(from: new.endLBA, to: tail.endLBA, blockSizeBytes: blockSize))
+        }
+        extents.replaceSubrange(first..<last, with: pieces)
+        return pieces.count - (last - first)
+    }
+
+    private static func remove(from: UInt64, to: UInt64, maxLSN: UInt64,
+                               in extents: inout [IndexExtent], blockSizeBytes: UInt64) -> Int {
+        let first = firstOverlap(extents, from: from)
+        var last = first
+        while last < extents.count && extents[last].lba < to { last += 1 }
+        guard first < last else { return 0 }
+        var pieces: [IndexExtent] = []
+        for existing in extents[first..<last] {
+            if existing.lsn > maxLSN {
+                pieces.append(existing)
+                continue
+            }
+            if existing.lba < from {
+                pieces.append(existing.slice(from: existing.lba, to: from, blockSizeBytes: blockSizeBytes))
+            }
+            if existing.endLBA > to {
+                pieces.append(existing.slice(from: to, to: existing.endLBA, blockSizeBytes: blockSizeBytes))
+            }
+        }
+        extents.replaceSubrange(first..<last, with: pieces)
+        return pieces.count - (last - first)
+    }
+}

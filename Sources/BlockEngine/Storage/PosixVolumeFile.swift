@@ -1,0 +1,257 @@
+// The real volume file: pread/pwritev for the foreground paths, io_uring (through the CURing
+// shim) for the flusher's batches, fdatasync for durability, fallocate for holes.
+
+import CBlockSupport
+import CURing
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+private let fallocPunchHole: Int32 = 0x02
+private let fallocKeepSize: Int32 = 0x01
+
+/// A volume file opened with POSIX calls.
+package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
+    package let path: String
+    private let descriptor: Int32
+    /// The io_uring instance for batches, or nil when the kernel refused one (then batches
+    /// fall back to pread/pwrite). One batch uses the ring at a time.
+    private let ring: ConditionLock<OpaquePointer?>
+    package let usesIOURing: Bool
+    static let ringEntries: UInt32 = 128
+
+    /// Opens an existing file, or creates a new one when `create` is set (failing if it exists).
+    package init(path: String, readOnly: Bool = false, create: Bool = false) throws(BlockError) {
+        self.path = path
+        var flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC
+        if create { flags |= O_CREAT | O_EXCL }
+        let fd = Glibc.open(path, flags, 0o644)
+        guard fd >= 0 else {
+            let code = errno
+            if code == EEXIST { throw .alreadyExists(path: path) }
+            throw .io(operation: "open \(path)", errno: code)
+        }
+        descriptor = fd
+        var error: Int32 = 0
+        let created = readOnly ? nil : curing_create(Self.ringEntries, &error)
+        ring = ConditionLock(created)
+        usesIOURing = created != nil
+    }
+
+    package func close() {
+        ring.withLock { ring in
+            if let current = ring { curing_destroy(current) }
+            ring = nil
+        }
+        _ = Glibc.close(descriptor)
+    }
+
+    package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) {
+        var done = 0
+        while done < buffer.count {
+            let count = pread(descriptor, buffer.baseAddress! + done, buffer.count - done,
+                              off_t(offset) + off_t(done))
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .io(operation: "pread at \(offset)", errno: errno)
+            }
+            if count == 0 {
+                throw .truncated(expectedBytes: offset + UInt64(buffer.count), actualBytes: offset + UInt64(done))
+            }
+            done += count
+        }
+    }
+
+    package func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                       at offset: UInt64) throws(BlockError) {
+        let total = first.count + second.count
+        var done = 0
+        while done < total {
+            var vectors = [iovec](), count: Int
+            if done < first.count {
+                vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress! + done),
+                                     iov_len: first.count - done))
+                if second.count > 0 {
+                    vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress!),
+                                         iov_len: second.count))
+                }
+            } else {
+                let skip = done - first.count
+                vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress! + skip),
+                                     iov_len: second.count - skip))
+            }
+            count = vectors.withUnsafeBufferPointer { list in
+                pwritev(descriptor, list.baseAddress, Int32(list.count), off_t(offset) + off_t(done))
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .io(operation: "pwritev at \(offset)", errno: errno)
+            }
+            if count == 0 { throw .io(operation: "pwritev at \(offset)", errno: EIO) }
+            done += count
+        }
+    }
+
+    package func readBatch(_ transfers: [IOTransfer]) throws(BlockError) {
+        try runBatch(transfers, write: false)
+    }
+
+    package func writeBatch(_ transfers: [IOTransfer]) throws(BlockError) {
+        try runBatch(transfers, write: true)
+    }
+
+    package func sync() throws(BlockError) {
+        while fdatasync(descriptor) != 0 {
+            if errno == EINTR { continue }
+            throw .io(operation: "fdatasync", errno: errno)
+        }
+    }
+
+    package func punchHole(at offset: UInt64, lengthBytes: UInt64) throws(BlockError) {
+        guard lengthBytes > 0 else { return }
+        let rc = cblock_fallocate(descriptor, fallocPunchHole | fallocKeepSize, Int64(offset), Int64(lengthBytes))
+        if rc == 0 { return }
+        let code = errno
+        guard code == EOPNOTSUPP else { throw .io(operation: "fallocate(PUNCH_HOLE)", errno: code) }
+        // The file system cannot punch holes: write zeros instead, 1 MiB at a time.
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        defer { chunk.deallocate() }
+        chunk.initializeMemory(as: UInt8.self, repeating: 0)
+        var done: UInt64 = 0
+        while done < lengthBytes {
+            let length = Int(min(UInt64(chunk.count), lengthBytes - done))
+            try write(UnsafeRawBufferPointer(rebasing: chunk[0..<length]), UnsafeRawBufferPointer(start: nil, count: 0),
+                      at: offset + done)
+            done += UInt64(length)
+        }
+    }
+
+    package func sizeBytes() throws(BlockError) -> UInt64 {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw .io(operation: "fstat", errno: errno) }
+        return UInt64(info.st_size)
+    }
+
+    /// Bytes the file system has allocated for the file (holes excluded).
+    package func allocatedBytes() throws(BlockError) -> UInt64 {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw .io(operation: "fstat", errno: errno) }
+        return UInt64(info.st_blocks) * 512
+    }
+
+    package func setSize(_ sizeBytes: UInt64) throws(BlockError) {
+        guard ftruncate(descriptor, off_t(sizeBytes)) == 0 else {
+            throw .io(operation: "ftruncate", errno: errno)
+        }
+    }
+
+    // MARK: - Batches
+
+    private struct Pending {
+        var buffer: UnsafeMutableRawBufferPointer
+        var offset: UInt64
+    }
+
+    private func runBatch(_ transfers: [IOTransfer], write: Bool) throws(BlockError) {
+        guard !transfers.isEmpty else { return }
+        let result: BlockError? = ring.withLock { ring in
+            guard let ring else { return fallbackBatch(transfers, write: write) }
+            return uringBatch(ring, transfers, write: write)
+        }
+        if let result { throw result }
+    }
+
+    private func fallbackBatch(_ transfers: [IOTransfer], write: Bool) -> BlockError? {
+        do {
+            for transfer in transfers {
+                if write {
+                    try self.write(UnsafeRawBufferPointer(transfer.buffer), UnsafeRawBufferPointer(start: nil, count: 0),
+                                   at: transfer.offset)
+                } else {
+                    try read(into: transfer.buffer, at: transfer.offset)
+                }
+            }
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// Runs the transfers through io_uring, resubmitting the rest of any short transfer.
+    /// Every round either completes bytes or fails, so the loop ends.
+    private func uringBatch(_ ring: OpaquePointer, _ transfers: [IOTransfer], write: Bool) -> BlockError? {
+        var queue = transfers.map { Pending(buffer: $0.buffer, offset: $0.offset) }
+        var nextToSubmit = 0
+        var inFlight = 0
+        let capacity = Int(Self.ringEntries)
+        var tags = [UInt64](repeating: 0, count: capacity)
+        var results = [Int32](repeating: 0, count: capacity)
+        var failure: BlockError?
+        while failure == nil && (nextToSubmit < queue.count || inFlight > 0) {
+            while nextToSubmit < queue.count && inFlight < capacity {
+                let item = queue[nextToSubmit]
+                let rc = write
+                    ? curing_prep_write(ring, descriptor, item.buffer.baseAddress, UInt32(item.buffer.count),
+                                        item.offset, UInt64(nextToSubmit))
+                    : curing_prep_read(ring, descriptor, item.buffer.baseAddress, UInt32(item.buffer.count),
+                                       item.offset, UInt64(nextToSubmit))
+                if rc != 0 { break }
+                nextToSubmit += 1
+                inFlight += 1
+            }
+            let submitted = curing_submit_and_wait(ring, UInt32(inFlight))
+            if submitted < 0 {
+                failure = .io(operation: "io_uring_submit", errno: -submitted)
+                break
+            }
+            let reaped = Int(curing_reap(ring, &tags, &results, UInt32(capacity)))
+            inFlight -= reaped
+            for slot in 0..<reaped {
+                let index = Int(tags[slot])
+                let outcome = results[slot]
+                if outcome == -EINTR || outcome == -EAGAIN {
+                    queue.append(queue[index])
+                    continue
+                }
+                if outcome < 0 {
+                    failure = failure ?? .io(operation: write ? "io_uring write" : "io_uring read", errno: -outcome)
+                    continue
+                }
+                if outcome == 0 {
+                    failure = failure ?? (write ? .io(operation: "io_uring write", errno: EIO)
+                        : .truncated(expectedBytes: queue[index].offset + UInt64(queue[index].buffer.count),
+                                     actualBytes: queue[index].offset))
+                    continue
+                }
+                let done = Int(outcome)
+                if done < queue[index].buffer.count {
+                    let rest = Pending(buffer: UnsafeMutableRawBufferPointer(rebasing: queue[index].buffer[done...]),
+                                       offset: queue[index].offset + UInt64(done))
+                    queue.append(rest)
+                }
+            }
+        }
+        // Drain whatever is still in flight before the buffers can be reused.
+        while inFlight > 0 {
+            _ = curing_submit_and_wait(ring, UInt32(inFlight))
+            inFlight -= Int(curing_reap(ring, &tags, &results, UInt32(capacity)))
+        }
+        return failure
+    }
+}
+
+/// Makes a directory entry durable (after creating a file in it).
+func syncDirectory(containing path: String) throws(BlockError) {
+    let directory: String
+    if let slash = path.lastIndex(of: "/") {
+        directory = slash == path.startIndex ? "/" : String(path[path.startIndex..<slash])
+    } else {
+        directory = "."
+    }
+    let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { throw .io(operation: "open directory \(directory)", errno: errno) }
+    defer { _ = close(fd) }
+    guard fsync(fd) == 0 else { throw .io(operation: "fsync directory \(directory)", errno: errno) }
+}

@@ -1,0 +1,37 @@
+// The file operations the engine needs, behind a protocol so the crash simulator in the
+// tests can record every write and sync and "lose power" between them.
+
+/// One transfer of a batch: read into or write from `buffer`, at byte `offset` of the file.
+package struct IOTransfer {
+    package var buffer: UnsafeMutableRawBufferPointer
+    package var offset: UInt64
+
+    package init(buffer: UnsafeMutableRawBufferPointer, offset: UInt64) {
+        self.buffer = buffer
+        self.offset = offset
+    }
+}
+
+/// A volume file. Every method transfers all the bytes asked for or throws.
+/// Implementations are safe to call from several threads at once.
+package protocol VolumeFileIO: AnyObject, Sendable {
+    /// Reads exactly `buffer.count` bytes at `offset`.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError)
+    /// Writes `first` then `second` contiguously at `offset` (a gathered write).
+    func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+               at offset: UInt64) throws(BlockError)
+    /// Reads every transfer; may run them concurrently (io_uring).
+    func readBatch(_ transfers: [IOTransfer]) throws(BlockError)
+    /// Writes every transfer; may run them concurrently (io_uring).
+    func writeBatch(_ transfers: [IOTransfer]) throws(BlockError)
+    /// Makes every completed write durable (`fdatasync`).
+    func sync() throws(BlockError)
+    /// Deallocates a byte range; it reads as zeros afterwards.
+    func punchHole(at offset: UInt64, lengthBytes: UInt64) throws(BlockError)
+    /// The file's current size.
+    func sizeBytes() throws(BlockError) -> UInt64
+    /// Grows (sparsely) or shrinks the file.
+    func setSize(_ sizeBytes: UInt64) throws(BlockError)
+    /// Releases the file. No other method may be called afterwards.
+    func close()
+}

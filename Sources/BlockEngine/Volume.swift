@@ -1,0 +1,384 @@
+// The public face of the engine: a crash-safe block volume in one file.
+//
+// Lifecycle: `create` or `open` (which recovers), then any number of concurrent `read`,
+// `write`, `trim` and `flush` calls from any task, then `close`. Two background threads per
+// volume do group commit and write-back; callers never block the cooperative pool on a
+// sync, they suspend.
+
+import Dispatch
+import Logging
+import Synchronization
+
+/// A block volume stored in one file.
+///
+/// Durability: a `write` without `fua` returns once its record is in the write-ahead log
+/// (like a volatile write cache); `flush()` and `fua` writes return only when the data is
+/// durable as the volume's `DurabilityMode` requires.
+public final class Volume: Sendable {
+    /// The file this volume lives in.
+    public let path: String
+    /// The volume's identity, fixed at create.
+    public let uuid: VolumeUUID
+    /// Bytes per block: 512 or 4096.
+    public let blockSizeBytes: Int
+    /// Number of addressable blocks.
+    public let blockCount: UInt64
+    /// The persisted durability mode.
+    public let durability: DurabilityMode
+    /// Copies including the primary.
+    public let replicaFactor: Int
+
+    let core: VolumeCore
+    private let lifecycle: ConditionLock<Lifecycle>
+    private let threads: Mutex<[WorkerThread]>
+
+    private struct Lifecycle {
+        enum Phase { case open, closing, closed }
+        var phase = Phase.open
+        var inFlight = 0
+        var drained: CheckedContinuation<Void, Never>?
+    }
+
+    /// Size of the volume in bytes.
+    public var sizeBytes: UInt64 { blockCount * UInt64(blockSizeBytes) }
+
+    private init(core: VolumeCore, superblock: Superblock) {
+        self.core = core
+        path = core.path
+        uuid = superblock.uuid
+        blockSizeBytes = Int(superblock.blockSizeBytes)
+        blockCount = superblock.blockCount
+        durability = superblock.durability
+        replicaFactor = Int(superblock.replicaFactor)
+        lifecycle = ConditionLock(Lifecycle())
+        let committer = WorkerThread(name: "blk-commit") { [core] in core.runGroupCommitLoop() }
+        let writeBack = WorkerThread(name: "blk-writeback") { [core] in core.runWriteBackLoop() }
+        threads = Mutex([committer, writeBack])
+    }
+
+    deinit {
+        // A volume dropped without close(): stop the threads; everything flushed is durable
+        // and the rest is recovered from the WAL on the next open.
+        core.stopGroupCommit()
+        core.stopWriteBack()
+    }
+
+    // MARK: - Create and open
+
+    /// Creates a new volume file at `path` (it must not exist) and opens it.
+    public static func create(at path: String, configuration: VolumeConfiguration,
+                              options: VolumeOptions = VolumeOptions()) async throws(BlockError) -> Volume {
+        try configuration.validate()
+        try options.validate()
+        return try await offload { () throws(BlockError) -> Volume in
+            let file = try PosixVolumeFile(path: path, create: true)
+            do throws(BlockError) {
+                try format(file: file, configuration: configuration)
+                try syncDirectory(containing: path)
+                return try open(file: file, path: path, options: options)
+            } catch {
+                file.close()
+                _ = unlinkFile(path)
+                throw error
+            }
+        }
+    }
+
+    /// Opens an existing volume, recovering from its WAL. A volume that fails to open is left
+    /// exactly as it was, and the error says why.
+    public static func open(at path: String, options: VolumeOptions = VolumeOptions()) async throws(BlockError) -> Volume {
+        try options.validate()
+        return try await offload { () throws(BlockError) -> Volume in
+            let file = try PosixVolumeFile(path: path)
+            do throws(BlockError) {
+                return try open(file: file, path: path, options: options)
+            } catch {
+                file.close()
+                throw error
+            }
+        }
+    }
+
+    /// Writes an empty volume into a new, empty file.
+    package static func format(file: any VolumeFileIO, configuration: VolumeConfiguration) throws(BlockError) {
+        try configuration.validate()
+        let superblock = Superblock(
+            sequence: 1, uuid: .random(), blockSizeBytes: UInt32(configuration.blockSizeBytes),
+            volumeSizeBytes: configuration.sizeBytes, walOffsetBytes: Superblock.walOffsetBytes,
+            walSizeBytes: configuration.walSizeBytes,
+            dataOffsetBytes: Superblock.walOffsetBytes + configuration.walSizeBytes,
+            durability: configuration.durability, replicaFactor: UInt8(configuration.replicaFactor),
+            epoch: 0, checkpointLSN: 0, walTailPosition: 0, sessionID: 0, sessionStartLSN: 1,
+            createdAtUnixMs: currentUnixMs())
+        // Zero the ring so WAL appends overwrite allocated blocks: no block allocation (and no
+        // journal commit) on the fdatasync path during the first lap.
+        let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        defer { zeros.deallocate() }
+        zeros.initializeMemory(as: UInt8.self, repeating: 0)
+        var written: UInt64 = 0
+        while written < configuration.walSizeBytes {
+            let length = Int(min(UInt64(zeros.count), configuration.walSizeBytes - written))
+            try file.write(UnsafeRawBufferPointer(rebasing: zeros[0..<length]), UnsafeRawBufferPointer(start: nil, count: 0),
+                           at: Superblock.walOffsetBytes + written)
+            written += UInt64(length)
+        }
+        try file.setSize(superblock.requiredFileSizeBytes)
+        try SuperblockStore.write(superblock, to: file)
+        try file.sync()
+    }
+
+    /// Recovers the volume in `file` and starts it. On failure nothing was written.
+    package static func open(file: any VolumeFileIO, path: String, options: VolumeOptions) throws(BlockError) -> Volume {
+        let recovered = try Recovery.recover(file: file, path: path)
+        var superblock = recovered.superblock
+        superblock.sequence += 1
+        superblock.sessionID = randomSessionID(excluding: recovered.superblock.sessionID)
+        superblock.sessionStartLSN = recovered.nextLSN
+        // Everything up to here only read. This write starts the new session: records from
+        // beyond the recovered tail can never be mistaken for this session's.
+        try SuperblockStore.write(superblock, to: file)
+        try file.sync()
+        options.logger.info("volume opened", metadata: [
+            "path": "\(path)", "records_recovered": "\(recovered.records.count)",
+            "checkpoint_lsn": "\(superblock.checkpointLSN)", "scan_stop": "\(recovered.scanStop)",
+        ])
+        let core = VolumeCore(path: path, file: file, recovered: recovered, superblock: superblock, options: options)
+        return Volume(core: core, superblock: superblock)
+    }
+
+    // MARK: - I/O
+
+    /// Reads whole blocks starting at `lba` into `buffer` (its length is a multiple of the
+    /// block size). Returns the newest completed write of every block.
+    public func read(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) async throws(BlockError) {
+        let count = try core.blocks(inBytes: buffer.count)
+        try core.checkRange(lba: lba, blockCount: count)
+        try beginOperation()
+        defer { endOperation() }
+        try core.read(lba: lba, into: buffer)
+        core.metrics.reads.increment()
+        core.metrics.readBytes.increment(by: buffer.count)
+    }
+
+    /// Reads `blockCount` blocks starting at `lba`.
+    public func read(at lba: UInt64, blockCount: Int) async throws(BlockError) -> [UInt8] {
+        guard blockCount > 0 else { throw .invalidArgument("a read must cover at least one block") }
+        try core.checkRange(lba: lba, blockCount: UInt64(blockCount))
+        var bytes = [UInt8](repeating: 0, count: blockCount * blockSizeBytes)
+        try beginOperation()
+        defer { endOperation() }
+        try bytes.withMutableBytes { (buffer) throws(BlockError) in try core.read(lba: lba, into: buffer) }
+        core.metrics.reads.increment()
+        core.metrics.readBytes.increment(by: bytes.count)
+        return bytes
+    }
+
+    /// Writes whole blocks at `lba`. Returns once the data is in the write-ahead log; with
+    /// `fua` it returns only once the data is durable (as `flush()` defines). `bytes` must stay
+    /// valid until the call returns.
+    public func write(at lba: UInt64, from bytes: UnsafeRawBufferPointer, fua: Bool = false) async throws(BlockError) {
+        let count = try core.blocks(inBytes: bytes.count)
+        try core.checkRange(lba: lba, blockCount: count)
+        try beginOperation()
+        defer { endOperation() }
+        let chunkBytes = core.geometry.maxPayloadBytes
+        var lastLSN: UInt64 = 0
+        var offset = 0
+        // Writes larger than one record become several records (each block is still written
+        // whole; a crash may keep a prefix of them).
+        while offset < bytes.count {
+            let length = min(chunkBytes, bytes.count - offset)
+            let chunk = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
+            lastLSN = try await core.append(kind: .write, lba: lba + UInt64(offset / blockSizeBytes),
+                                            blockCount: UInt64(length / blockSizeBytes), payload: chunk)
+            offset += length
+        }
+        core.metrics.writes.increment()
+        core.metrics.writeBytes.increment(by: bytes.count)
+        if fua { try await makeDurable(upTo: lastLSN) }
+    }
+
+    /// Writes whole blocks at `lba`; see `write(at:from:fua:)`.
+    public func write(at lba: UInt64, _ bytes: [UInt8], fua: Bool = false) async throws(BlockError) {
+        try await bytes.withUnsafeBytesAsync { (buffer) async throws(BlockError) in
+            try await write(at: lba, from: buffer, fua: fua)
+        }
+    }
+
+    /// Deallocates `blockCount` blocks at `lba`: they read as zeros from now on, and their
+    /// space in the file is released once written back.
+    public func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) {
+        try core.checkRange(lba: lba, blockCount: blockCount)
+        try beginOperation()
+        defer { endOperation() }
+        var done: UInt64 = 0
+        while done < blockCount {
+            let count = min(blockCount - done, UInt64(UInt32.max))
+            _ = try await core.append(kind: .trim, lba: lba + done, blockCount: count,
+                                      payload: UnsafeRawBufferPointer(start: nil, count: 0))
+            done += count
+        }
+        core.metrics.trims.increment()
+    }
+
+    /// Returns once every write completed before this call is durable: locally (one shared
+    /// fdatasync per group of callers) and on as many replicas as the durability mode needs.
+    public func flush() async throws(BlockError) {
+        try beginOperation()
+        defer { endOperation() }
+        core.metrics.flushes.increment()
+        let lsn = core.sequencer.withLock { $0.ring.lastAllocatedLSN }
+        try await makeDurable(upTo: lsn)
+    }
+
+    /// Moves every write completed before this call from the WAL to the data region and
+    /// advances the checkpoint (it happens in the background anyway; this waits for it).
+    public func checkpoint() async throws(BlockError) {
+        try beginOperation()
+        defer { endOperation() }
+        try await core.drainWriteBack()
+    }
+
+    /// Attaches (or with nil detaches) the replicas' durability barrier.
+    public func attachBarrier(_ barrier: (any ReplicaBarrier)?) {
+        core.barrier.withLock { $0 = barrier }
+    }
+
+    /// The fencing epoch new records carry.
+    public var epoch: UInt64 { core.epoch.load(ordering: .acquiring) }
+
+    /// Persists a higher fencing epoch; records written afterwards carry it.
+    public func advanceEpoch(to newEpoch: UInt64) async throws(BlockError) {
+        try beginOperation()
+        defer { endOperation() }
+        let current = epoch
+        guard newEpoch > current else {
+            throw .invalidArgument("epoch \(newEpoch) is not above the current epoch \(current)")
+        }
+        _ = try await Self.offload { [core] () throws(BlockError) -> Superblock in
+            try core.superblocks.update { $0.epoch = newEpoch }
+        }
+        core.epoch.store(newEpoch, ordering: .releasing)
+    }
+
+    private func makeDurable(upTo lsn: UInt64) async throws(BlockError) {
+        try await core.waitLocallyDurable(lsn)
+        let required = durability.requiredReplicas(replicaFactor: replicaFactor)
+        guard required > 0 else { return }
+        var answer: ReplicaBarrierResult? = nil
+        if let barrier = core.barrier.withLock({ $0 }) {
+            answer = await barrier.barrier(upTo: lsn)
+        }
+        if let error = BarrierPolicy.evaluate(mode: durability, replicaFactor: replicaFactor, result: answer) {
+            core.metrics.barrierFailures.increment()
+            throw error
+        }
+    }
+
+    // MARK: - Close
+
+    /// Waits for in-flight calls, writes everything back, persists the checkpoint and closes
+    /// the file. Later calls fail with `.closed`. Reopening after a clean close replays nothing.
+    public func close() async throws(BlockError) {
+        let mustWait: Bool = lifecycle.withLock { state in
+            guard state.phase == .open else { return false }
+            state.phase = .closing
+            return state.inFlight > 0
+        }
+        if mustWait {
+            await withCheckedContinuation { continuation in
+                let resumeNow = lifecycle.withLock { state -> Bool in
+                    if state.inFlight == 0 { return true }
+                    state.drained = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+        guard lifecycle.withLock({ $0.phase == .closing }) else { return }
+        var closeError: BlockError? = core.failure
+        if closeError == nil {
+            do { try await core.drainWriteBack() } catch { closeError = error }
+        }
+        core.stopGroupCommit()
+        core.stopWriteBack()
+        let workers = threads.withLock { workers in
+            defer { workers.removeAll() }
+            return workers
+        }
+        await Self.offload { () -> Void in
+            for worker in workers { worker.join() }
+        }
+        core.file.close()
+        lifecycle.withLock { $0.phase = .closed }
+        if let closeError { throw closeError }
+    }
+
+    private func beginOperation() throws(BlockError) {
+        try lifecycle.withLock { (state) throws(BlockError) in
+            guard state.phase == .open else { throw .closed }
+            state.inFlight += 1
+        }
+    }
+
+    private func endOperation() {
+        let drained = lifecycle.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.inFlight -= 1
+            guard state.inFlight == 0, let waiter = state.drained else { return nil }
+            state.drained = nil
+            return waiter
+        }
+        drained?.resume()
+    }
+
+    /// Runs blocking work (file I/O, joins) on a Dispatch thread instead of the caller's.
+    static func offload<T: Sendable>(_ work: @escaping @Sendable () throws(BlockError) -> T) async throws(BlockError) -> T {
+        let result: Result<T, BlockError> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                do throws(BlockError) {
+                    continuation.resume(returning: .success(try work()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+
+    static func offload<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: work()) }
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Runs an async body over a private copy of the bytes (an array's own storage may not be
+    /// borrowed across a suspension point).
+    func withUnsafeBytesAsync<R>(_ body: (UnsafeRawBufferPointer) async throws(BlockError) -> R) async throws(BlockError) -> R {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+        defer { copy.deallocate() }
+        self.withUnsafeBytes { source in copy.copyMemory(from: source) }
+        return try await body(UnsafeRawBufferPointer(copy))
+    }
+}
+
+func randomSessionID(excluding previous: UInt64) -> UInt64 {
+    var generator = SystemRandomNumberGenerator()
+    while true {
+        let candidate = generator.next() as UInt64
+        if candidate != 0 && candidate != previous { return candidate }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func currentUnixMs() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_REALTIME, &spec)
+    return UInt64(spec.tv_sec) * 1000 + UInt64(spec.tv_nsec) / 1_000_000
+}
+
+func unlinkFile(_ path: String) -> Bool { unlink(path) == 0 }

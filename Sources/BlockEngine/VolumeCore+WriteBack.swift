@@ -1,0 +1,232 @@
+// Write-back: moves WAL-resident blocks to the data region and advances the checkpoint.
+//
+// One cycle:
+// 1. take the oldest completed records (a prefix of the log, invariant 3);
+// 2. compute, for every block they touch, the newest version *within the batch* (a newer
+//    record outside the batch must not stand in for it: it may not survive a crash);
+// 3. read those versions from the ring and write them, sorted and coalesced, with io_uring;
+//    punch holes for trimmed blocks;
+// 4. fdatasync, drop the index entries the batch covered (newer entries stay), persist the
+//    superblock with the new checkpoint and tail, and only then free the ring space.
+// The checkpoint therefore never passes a record that is not durable in the data region.
+
+import Synchronization
+
+struct WriteBackState {
+    var requested = false
+    var urgent = false
+    var stopping = false
+    /// `checkpoint()` callers: resumed once the checkpoint reaches their LSN.
+    var drainWaiters: [DurableWaiter] = []
+    var runs: UInt64 = 0
+    var bytesWritten: UInt64 = 0
+}
+
+extension VolumeCore {
+    /// Largest single write the write-back issues.
+    static let maxWriteBackIOBytes = 1 << 20
+
+    func requestWriteBack(urgent: Bool = false) {
+        writeBack.withLock { state in
+            state.requested = true
+            if urgent { state.urgent = true }
+        }
+        writeBack.broadcast()
+    }
+
+    /// Returns once every record written before the call is in the data region and the
+    /// checkpoint says so.
+    func drainWriteBack() async throws(BlockError) {
+        let target = sequencer.withLock { $0.ring.lastAllocatedLSN }
+        if sequencer.withLock({ $0.ring.checkpointLSN }) >= target { return }
+        let result: Result<Void, BlockError> = await withCheckedContinuation { continuation in
+            let immediate: Result<Void, BlockError>? = writeBack.withLock { state in
+                if let failure { return .failure(failure) }
+                if state.stopping { return .failure(.closed) }
+                state.drainWaiters.append(DurableWaiter(lsn: target, continuation: continuation))
+                return nil
+            }
+            if let immediate { continuation.resume(returning: immediate) } else { writeBack.broadcast() }
+        }
+        try result.get()
+    }
+
+    /// The write-back thread's body; returns when asked to stop.
+    func runWriteBackLoop() {
+        let intervalNs = options.backgroundWriteBack ? UInt64(options.flushIntervalMs) * 1_000_000 : nil
+        var staging = StagingBuffer()
+        defer { staging.release() }
+        while true {
+            let (stop, drainTarget) = writeBack.withLock(
+                waitingUntil: { $0.requested || $0.stopping || !$0.drainWaiters.isEmpty },
+                timeoutNs: intervalNs
+            ) { state, _ -> (Bool, UInt64?) in
+                state.requested = false
+                state.urgent = false
+                return (state.stopping, state.drainWaiters.map(\.lsn).max())
+            }
+            if stop { break }
+            if failure == nil {
+                do {
+                    if let drainTarget { _ = try waitForCompletion(atLeast: drainTarget).get() }
+                    // Bounded by the records present: each cycle releases at least one.
+                    while try writeBackCycle(staging: &staging) {
+                        resumeDrainWaiters()
+                    }
+                } catch {
+                    fail(error)
+                }
+            }
+            resumeDrainWaiters()
+        }
+        let leftovers = writeBack.withLock { state in
+            defer { state.drainWaiters.removeAll() }
+            return state.drainWaiters
+        }
+        for waiter in leftovers { waiter.continuation.resume(returning: .failure(failure ?? .closed)) }
+    }
+
+    private func resumeDrainWaiters() {
+        let checkpoint = sequencer.withLock { $0.ring.checkpointLSN }
+        let error = failure
+        let ready: [DurableWaiter] = writeBack.withLock { state in
+            let (done, pending) = partition(state.drainWaiters) { error != nil || $0.lsn <= checkpoint }
+            state.drainWaiters = pending
+            return done
+        }
+        for waiter in ready { waiter.continuation.resume(returning: error.map { .failure($0) } ?? .success(())) }
+    }
+
+    func stopWriteBack() {
+        writeBack.withLock { $0.stopping = true }
+        writeBack.broadcast()
+    }
+
+    /// Runs one write-back cycle; returns false when no completed record was waiting.
+    func writeBackCycle(staging: inout StagingBuffer) throws(BlockError) -> Bool {
+        let batch = sequencer.withLock { $0.ring.flushBatch(maxBytes: options.flusherMaxBatchBytes) }
+        guard let last = batch.last else { return false }
+        var newest = RangeMap(blockSizeBytes: geometry.blockSizeBytes)
+        for record in batch {
+            newest.insert(lba: record.lba, blockCount: record.blockCount, lsn: record.lsn,
+                          location: record.kind == .write ? .wal(position: record.payloadPosition) : .trimmed)
+        }
+        let extents = newest.allExtents()
+        let plan = WriteBackPlan(extents: extents, geometry: geometry, maxIOBytes: Self.maxWriteBackIOBytes)
+        let buffer = staging.buffer(atLeast: plan.stagedBytes)
+        try file.readBatch(plan.reads(into: buffer))
+        try file.writeBatch(plan.writes(from: buffer))
+        for hole in plan.holes {
+            try file.punchHole(at: hole.offset, lengthBytes: hole.lengthBytes)
+        }
+        try file.sync()
+        index.withLock { index in
+            for extent in extents {
+                index.remove(lba: extent.lba, blockCount: extent.blockCount, maxLSN: last.lsn)
+            }
+        }
+        try superblocks.update { superblock in
+            superblock.checkpointLSN = last.lsn
+            superblock.walTailPosition = last.endPosition
+        }
+        let (ready, used, lag): ([(SpaceWaiter, RecordSlot)], UInt64, UInt64) = sequencer.withLock { state in
+            state.ring.release(throughLSN: last.lsn)
+            tailPosition.store(state.ring.tailPosition, ordering: .releasing)
+            state.writeBackSignaled = false
+            var ready: [(SpaceWaiter, RecordSlot)] = []
+            while let waiter = state.spaceWaiters.first,
+                  let slot = state.ring.reserve(kind: waiter.kind, lba: waiter.lba, blockCount: waiter.blockCount,
+                                                payloadLength: waiter.payloadLength) {
+                state.spaceWaiters.removeFirst()
+                ready.append((waiter, slot))
+            }
+            return (ready, state.ring.usedBytes, state.ring.lastAllocatedLSN - state.ring.checkpointLSN)
+        }
+        for (waiter, slot) in ready { waiter.continuation.resume(returning: .success(slot)) }
+        writeBack.withLock { state in
+            state.runs += 1
+            state.bytesWritten += UInt64(plan.stagedBytes)
+        }
+        metrics.flusherRuns.increment()
+        metrics.flusherBytes.increment(by: plan.stagedBytes)
+        metrics.walUsedBytes.record(used)
+        metrics.flusherLagRecords.record(lag)
+        return true
+    }
+}
+
+/// The I/O of one write-back cycle: reads of the newest versions from the ring into one
+/// staging buffer, writes of LBA-contiguous runs to the data region, and holes.
+struct WriteBackPlan {
+    struct Piece { var stagingOffset: Int; var lengthBytes: Int; var fileOffset: UInt64 }
+    struct Hole { var offset: UInt64; var lengthBytes: UInt64 }
+
+    private(set) var sourcePieces: [Piece] = []
+    private(set) var runs: [Piece] = []
+    private(set) var holes: [Hole] = []
+    private(set) var stagedBytes = 0
+
+    init(extents: [IndexExtent], geometry: VolumeGeometry, maxIOBytes: Int) {
+        let blockBytes = UInt64(geometry.blockSizeBytes)
+        var previousEnd: UInt64? = nil
+        for extent in extents {
+            let length = Int(extent.blockCount * blockBytes)
+            let target = geometry.dataFileOffset(extent.lba)
+            switch extent.location {
+            case .trimmed:
+                if let last = holes.last, last.offset + last.lengthBytes == target {
+                    holes[holes.count - 1].lengthBytes += UInt64(length)
+                } else {
+                    holes.append(Hole(offset: target, lengthBytes: UInt64(length)))
+                }
+                previousEnd = nil
+            case let .wal(position):
+                sourcePieces.append(Piece(stagingOffset: stagedBytes, lengthBytes: length,
+                                          fileOffset: geometry.walFileOffset(position)))
+                // Adjacent blocks (in LBA and so in the staging buffer) join one run.
+                if previousEnd == extent.lba, let last = runs.last, last.lengthBytes + length <= maxIOBytes {
+                    runs[runs.count - 1].lengthBytes += length
+                } else {
+                    runs.append(Piece(stagingOffset: stagedBytes, lengthBytes: length, fileOffset: target))
+                }
+                stagedBytes += length
+                previousEnd = extent.endLBA
+            }
+        }
+    }
+
+    func reads(into buffer: UnsafeMutableRawBufferPointer) -> [IOTransfer] {
+        sourcePieces.map { piece in
+            IOTransfer(buffer: UnsafeMutableRawBufferPointer(
+                rebasing: buffer[piece.stagingOffset..<(piece.stagingOffset + piece.lengthBytes)]),
+                       offset: piece.fileOffset)
+        }
+    }
+
+    func writes(from buffer: UnsafeMutableRawBufferPointer) -> [IOTransfer] {
+        runs.map { run in
+            IOTransfer(buffer: UnsafeMutableRawBufferPointer(
+                rebasing: buffer[run.stagingOffset..<(run.stagingOffset + run.lengthBytes)]),
+                       offset: run.fileOffset)
+        }
+    }
+}
+
+/// A page-aligned buffer the write-back reuses between cycles.
+struct StagingBuffer {
+    private var storage: UnsafeMutableRawBufferPointer?
+
+    mutating func buffer(atLeast bytes: Int) -> UnsafeMutableRawBufferPointer {
+        if let storage, storage.count >= bytes { return storage }
+        storage?.deallocate()
+        let size = max(bytes, 1 << 20)
+        let fresh = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
+        storage = fresh
+        return fresh
+    }
+
+    mutating func release() {
+        storage?.deallocate()
+        storage = nil
+    }
+}

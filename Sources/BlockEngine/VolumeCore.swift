@@ -1,0 +1,312 @@
+// The shared internals of an open volume: the sequencer, the read index, the foreground
+// write and read paths. The background loops live in VolumeCore+GroupCommit.swift and
+// VolumeCore+WriteBack.swift.
+//
+// Write path (invariant 1): reserve LSN and ring space under the sequencer lock, pwritev the
+// record into the ring, insert it into the index, then mark it complete. A record enters the
+// index only after its bytes are in the file, and the flusher only sees the completed prefix,
+// so a read or a checkpoint never depends on bytes not yet written (invariant 3).
+//
+// Read path: look up the index, read WAL pieces and data-region gaps, then confirm that the
+// WAL space read was not recycled meanwhile (the tail did not pass it); otherwise retry.
+
+import DequeModule
+import Dispatch
+import Logging
+import Synchronization
+
+/// Fixed facts about an open volume's file.
+struct VolumeGeometry: Sendable {
+    let blockSizeBytes: Int
+    let blockCount: UInt64
+    let walOffsetBytes: UInt64
+    let walSizeBytes: UInt64
+    let dataOffsetBytes: UInt64
+    let maxPayloadBytes: Int
+
+    init(_ superblock: Superblock) {
+        blockSizeBytes = Int(superblock.blockSizeBytes)
+        blockCount = superblock.blockCount
+        walOffsetBytes = superblock.walOffsetBytes
+        walSizeBytes = superblock.walSizeBytes
+        dataOffsetBytes = superblock.dataOffsetBytes
+        maxPayloadBytes = WALLayout.maxPayloadBytes(walSizeBytes: walSizeBytes, blockSizeBytes: blockSizeBytes)
+    }
+
+    func walFileOffset(_ position: UInt64) -> UInt64 { walOffsetBytes + position % walSizeBytes }
+    func dataFileOffset(_ lba: UInt64) -> UInt64 { dataOffsetBytes + lba * UInt64(blockSizeBytes) }
+}
+
+/// A writer waiting for ring space (back-pressure, invariant 8).
+struct SpaceWaiter {
+    let id: UInt64
+    let kind: WALRecordKind
+    let lba: UInt64
+    let blockCount: UInt64
+    let payloadLength: Int
+    let continuation: CheckedContinuation<Result<RecordSlot, BlockError>, Never>
+}
+
+struct SequencerState {
+    var ring: WALRing
+    /// FIFO: while anyone waits, new writers queue behind them.
+    var spaceWaiters = Deque<SpaceWaiter>()
+    var nextWaiterID: UInt64 = 0
+    var failure: BlockError?
+    /// Threads blocked until the completed prefix reaches some LSN.
+    var completionWaiters = 0
+    /// The write-back was already told the ring passed its threshold.
+    var writeBackSignaled = false
+}
+
+final class VolumeCore: Sendable {
+    let path: String
+    let file: any VolumeFileIO
+    let geometry: VolumeGeometry
+    let options: VolumeOptions
+    let metrics: EngineMetrics
+    let sessionID: UInt64
+    let superblocks: SuperblockStore
+    let sequencer: ConditionLock<SequencerState>
+    let index: ConditionLock<RangeMap>
+    /// Mirrors the ring tail so readers can check it without the sequencer lock.
+    let tailPosition: Atomic<UInt64>
+    /// Every record up to this LSN is durable on local storage.
+    let durableLSN: Atomic<UInt64>
+    let epoch: Atomic<UInt64>
+    let commit: ConditionLock<CommitState>
+    let writeBack: ConditionLock<WriteBackState>
+    let barrier: Mutex<(any ReplicaBarrier)?>
+
+    init(path: String, file: any VolumeFileIO, recovered: RecoveredState, superblock: Superblock,
+         options: VolumeOptions) {
+        self.path = path
+        self.file = file
+        self.options = options
+        geometry = VolumeGeometry(superblock)
+        metrics = EngineMetrics(volume: options.metricsLabel ?? path.split(separator: "/").last.map(String.init) ?? path)
+        sessionID = superblock.sessionID
+        superblocks = SuperblockStore(file: file, current: superblock)
+        let ring = WALRing(sizeBytes: superblock.walSizeBytes, checkpointLSN: superblock.checkpointLSN,
+                           tailPosition: superblock.walTailPosition, headPosition: recovered.headPosition,
+                           recovered: recovered.records)
+        sequencer = ConditionLock(SequencerState(ring: ring))
+        index = ConditionLock(recovered.index)
+        tailPosition = Atomic(superblock.walTailPosition)
+        // Opening synced the file (new session superblock), so every recovered record is durable.
+        durableLSN = Atomic(recovered.nextLSN - 1)
+        epoch = Atomic(superblock.epoch)
+        commit = ConditionLock(CommitState())
+        writeBack = ConditionLock(WriteBackState())
+        barrier = Mutex(nil)
+    }
+
+    var blockBytes: UInt64 { UInt64(geometry.blockSizeBytes) }
+
+    // MARK: - Validation
+
+    func checkRange(lba: UInt64, blockCount: UInt64) throws(BlockError) {
+        guard blockCount > 0 else { throw .invalidArgument("a request must cover at least one block") }
+        guard lba < geometry.blockCount, blockCount <= geometry.blockCount - lba else {
+            throw .outOfRange(lba: lba, blockCount: blockCount, volumeBlocks: geometry.blockCount)
+        }
+    }
+
+    func blocks(inBytes count: Int) throws(BlockError) -> UInt64 {
+        guard count % geometry.blockSizeBytes == 0 else {
+            throw .misaligned(what: "buffer length", value: UInt64(count), alignmentBytes: blockBytes)
+        }
+        return UInt64(count / geometry.blockSizeBytes)
+    }
+
+    // MARK: - Failure
+
+    /// Puts the volume into the failed state: after a write or sync error the page cache may
+    /// not match the disk, so nothing more is acknowledged until a reopen recovers from disk.
+    func fail(_ error: BlockError) {
+        let failure: BlockError
+        if case .failed = error { failure = error } else { failure = .failed(error.description) }
+        let waiters: [SpaceWaiter] = sequencer.withLock { state in
+            if state.failure == nil {
+                state.failure = failure
+                options.logger.error("volume failed", metadata: ["path": "\(path)", "error": "\(error)"])
+            }
+            defer { state.spaceWaiters.removeAll() }
+            return Array(state.spaceWaiters)
+        }
+        sequencer.broadcast()
+        let durableWaiters = commit.withLock { state in
+            if state.failure == nil { state.failure = failure }
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        commit.broadcast()
+        writeBack.broadcast()
+        for waiter in waiters { waiter.continuation.resume(returning: .failure(failure)) }
+        for waiter in durableWaiters { waiter.continuation.resume(returning: .failure(failure)) }
+    }
+
+    var failure: BlockError? { sequencer.withLock { $0.failure } }
+
+    // MARK: - Appending records
+
+    /// Appends one record and returns its LSN once its bytes are in the file and indexed.
+    func append(kind: WALRecordKind, lba: UInt64, blockCount: UInt64,
+                payload: UnsafeRawBufferPointer) async throws(BlockError) -> UInt64 {
+        precondition(payload.count <= geometry.maxPayloadBytes, "record payload too large")
+        let slot = try await reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payload.count)
+        do {
+            try writeRecord(slot, payload: payload)
+        } catch {
+            fail(error)
+            throw BlockError.failed(error.description)
+        }
+        index.withLock { index in
+            index.insert(lba: lba, blockCount: blockCount, lsn: slot.lsn,
+                         location: kind == .write ? .wal(position: slot.payloadPosition) : .trimmed)
+        }
+        let wakeWaiters = sequencer.withLock { state in
+            state.ring.complete(lsn: slot.lsn) && state.completionWaiters > 0
+        }
+        if wakeWaiters { sequencer.broadcast() }
+        return slot.lsn
+    }
+
+    private func writeRecord(_ slot: RecordSlot, payload: UnsafeRawBufferPointer) throws(BlockError) {
+        let header = WALRecordHeader(kind: slot.kind, lsn: slot.lsn, epoch: epoch.load(ordering: .relaxed),
+                                     sessionID: sessionID, lba: slot.lba, blockCount: UInt32(slot.blockCount),
+                                     payloadLength: UInt32(payload.count),
+                                     durableHintLSN: min(durableLSN.load(ordering: .acquiring), slot.lsn - 1),
+                                     payloadCRC: CRC32C.checksum(payload))
+        try withUnsafeTemporaryAllocation(byteCount: WALRecord.headerBytes, alignment: 64) { (buffer) throws(BlockError) in
+            if slot.hasPad {
+                let padPayload = slot.headerPosition - slot.startPosition - UInt64(WALRecord.headerBytes)
+                let pad = WALRecordHeader(kind: .pad, lsn: slot.lsn, epoch: header.epoch, sessionID: sessionID,
+                                          lba: 0, blockCount: 0, payloadLength: UInt32(padPayload),
+                                          durableHintLSN: header.durableHintLSN, payloadCRC: 0)
+                pad.encode(into: buffer)
+                try file.write(UnsafeRawBufferPointer(buffer), UnsafeRawBufferPointer(start: nil, count: 0),
+                               at: geometry.walFileOffset(slot.startPosition))
+            }
+            header.encode(into: buffer)
+            try file.write(UnsafeRawBufferPointer(buffer), payload, at: geometry.walFileOffset(slot.headerPosition))
+        }
+    }
+
+    /// Reserves ring space, waiting (FIFO, bounded by `walFullTimeoutMs`) while the ring is full.
+    private func reserve(kind: WALRecordKind, lba: UInt64, blockCount: UInt64,
+                         payloadLength: Int) async throws(BlockError) -> RecordSlot {
+        enum Attempt { case reserved(RecordSlot, signal: Bool), failed(BlockError), mustWait }
+        let threshold = UInt64(Double(geometry.walSizeBytes) * options.flushThresholdFraction)
+        let attempt: Attempt = sequencer.withLock { state in
+            if let failure = state.failure { return .failed(failure) }
+            guard state.spaceWaiters.isEmpty,
+                  let slot = state.ring.reserve(kind: kind, lba: lba, blockCount: blockCount,
+                                                payloadLength: payloadLength) else { return .mustWait }
+            let signal = options.backgroundWriteBack && !state.writeBackSignaled && state.ring.usedBytes >= threshold
+            if signal { state.writeBackSignaled = true }
+            return .reserved(slot, signal: signal)
+        }
+        switch attempt {
+        case let .reserved(slot, signal):
+            if signal { requestWriteBack() }
+            return slot
+        case let .failed(error):
+            throw error
+        case .mustWait:
+            metrics.walFullWaits.increment()
+            let result = await withCheckedContinuation { continuation in
+                enqueueSpaceWaiter(kind: kind, lba: lba, blockCount: blockCount,
+                                   payloadLength: payloadLength, continuation: continuation)
+            }
+            return try result.get()
+        }
+    }
+
+    private func enqueueSpaceWaiter(kind: WALRecordKind, lba: UInt64, blockCount: UInt64, payloadLength: Int,
+                                    continuation: CheckedContinuation<Result<RecordSlot, BlockError>, Never>) {
+        let immediate: Result<RecordSlot, BlockError>? = sequencer.withLock { state in
+            if let failure = state.failure { return .failure(failure) }
+            if state.spaceWaiters.isEmpty,
+               let slot = state.ring.reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength) {
+                return .success(slot)
+            }
+            let id = state.nextWaiterID
+            state.nextWaiterID += 1
+            state.spaceWaiters.append(SpaceWaiter(id: id, kind: kind, lba: lba, blockCount: blockCount,
+                                                  payloadLength: payloadLength, continuation: continuation))
+            let timeoutMs = options.walFullTimeoutMs
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(timeoutMs)) { [self] in
+                expireSpaceWaiter(id: id, waitedMs: timeoutMs)
+            }
+            return nil
+        }
+        if let immediate {
+            continuation.resume(returning: immediate)
+        } else {
+            requestWriteBack(urgent: true)
+        }
+    }
+
+    private func expireSpaceWaiter(id: UInt64, waitedMs: Int) {
+        let expired: SpaceWaiter? = sequencer.withLock { state in
+            guard let position = state.spaceWaiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.spaceWaiters.remove(at: position)
+        }
+        expired?.continuation.resume(returning: .failure(.walFullTimeout(waitedMs: waitedMs)))
+    }
+
+    /// Blocks the calling (background) thread until every record up to `lsn` is complete.
+    func waitForCompletion(atLeast lsn: UInt64) -> Result<UInt64, BlockError> {
+        sequencer.withLock { $0.completionWaiters += 1 }
+        return sequencer.withLock(waitingUntil: { $0.ring.completedLSN >= lsn || $0.failure != nil }) { state, _ in
+            state.completionWaiters -= 1
+            if let failure = state.failure { return .failure(failure) }
+            return .success(state.ring.completedLSN)
+        }
+    }
+
+    // MARK: - Reading
+
+    /// Reads whole blocks at `lba` into `buffer`; at most a few I/Os per request.
+    func read(lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) {
+        let blockCount = UInt64(buffer.count) / blockBytes
+        var pieces: [IndexExtent] = []
+        // Each retry means a write-back cycle recycled WAL space under this read; after it the
+        // index no longer points there, so a retry almost never repeats.
+        for _ in 0..<Self.maxReadAttempts {
+            pieces.removeAll(keepingCapacity: true)
+            index.withLock { $0.lookup(lba: lba, blockCount: blockCount, into: &pieces) }
+            var lowestWALPosition = UInt64.max
+            var cursor = lba
+            for piece in pieces {
+                if cursor < piece.lba { try readData(lba: cursor, count: piece.lba - cursor, start: lba, buffer) }
+                let target = slice(buffer, start: lba, lba: piece.lba, count: piece.blockCount)
+                switch piece.location {
+                case .trimmed:
+                    target.initializeMemory(as: UInt8.self, repeating: 0)
+                case let .wal(position):
+                    try file.read(into: target, at: geometry.walFileOffset(position))
+                    lowestWALPosition = min(lowestWALPosition, position)
+                }
+                cursor = piece.endLBA
+            }
+            if cursor < lba + blockCount { try readData(lba: cursor, count: lba + blockCount - cursor, start: lba, buffer) }
+            if lowestWALPosition >= tailPosition.load(ordering: .acquiring) { return }
+        }
+        throw .failed("read of LBA \(lba) raced the write-back \(Self.maxReadAttempts) times")
+    }
+
+    static let maxReadAttempts = 16
+
+    private func readData(lba: UInt64, count: UInt64, start: UInt64,
+                          _ buffer: UnsafeMutableRawBufferPointer) throws(BlockError) {
+        try file.read(into: slice(buffer, start: start, lba: lba, count: count), at: geometry.dataFileOffset(lba))
+    }
+
+    private func slice(_ buffer: UnsafeMutableRawBufferPointer, start: UInt64, lba: UInt64,
+                       count: UInt64) -> UnsafeMutableRawBufferPointer {
+        let from = Int((lba - start) * blockBytes)
+        return UnsafeMutableRawBufferPointer(rebasing: buffer[from..<(from + Int(count * blockBytes))])
+    }
+}

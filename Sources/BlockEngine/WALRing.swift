@@ -1,0 +1,126 @@
+// The sequencer's state: LSN allocation, ring space, and which records are complete.
+// It is a plain value (no I/O, no locks) so its rules can be tested alone; `Volume` keeps it
+// inside one lock, which is what makes LSN order, WAL order and ship order one order
+// (invariant 1).
+//
+// Invariants:
+// - `records` holds every record with LSN in (checkpointLSN, nextLSN) in LSN order, and their
+//   ring positions increase with their LSNs.
+// - tailPosition <= headPosition <= tailPosition + sizeBytes (logical positions only grow).
+// - completedLSN is a prefix: every record up to it is written and indexed.
+// - The tail moves only when the flusher releases a prefix it made durable (invariant 3).
+
+import DequeModule
+
+/// One reserved record and where it sits in the ring.
+struct RecordSlot: Equatable, Sendable {
+    var lsn: UInt64
+    /// Where the reservation began: a PAD record may sit here, before the record itself.
+    var startPosition: UInt64
+    /// Logical position of the record header.
+    var headerPosition: UInt64
+    /// Logical position just after the record.
+    var endPosition: UInt64
+    var kind: WALRecordKind
+    var lba: UInt64
+    var blockCount: UInt64
+    var completed: Bool
+
+    var hasPad: Bool { headerPosition != startPosition }
+    var payloadPosition: UInt64 { headerPosition + UInt64(WALRecord.headerBytes) }
+}
+
+struct WALRing: Sendable {
+    let sizeBytes: UInt64
+    private(set) var nextLSN: UInt64
+    private(set) var headPosition: UInt64
+    private(set) var tailPosition: UInt64
+    private(set) var checkpointLSN: UInt64
+    private(set) var completedLSN: UInt64
+    private(set) var records: Deque<RecordSlot>
+
+    /// A ring whose log ends at `headPosition`, with `recovered` records already complete.
+    init(sizeBytes: UInt64, checkpointLSN: UInt64, tailPosition: UInt64, headPosition: UInt64,
+         recovered: [RecordSlot]) {
+        precondition(sizeBytes % UInt64(WALRecord.alignmentBytes) == 0, "ring size must be record-aligned")
+        precondition(headPosition >= tailPosition && headPosition - tailPosition <= sizeBytes, "head/tail")
+        self.sizeBytes = sizeBytes
+        self.checkpointLSN = checkpointLSN
+        self.tailPosition = tailPosition
+        self.headPosition = headPosition
+        self.records = Deque(recovered)
+        self.nextLSN = checkpointLSN + 1 + UInt64(recovered.count)
+        self.completedLSN = nextLSN - 1
+        assert(recovered.allSatisfy(\.completed), "recovered records are complete")
+    }
+
+    var usedBytes: UInt64 { headPosition - tailPosition }
+    var freeBytes: UInt64 { sizeBytes - usedBytes }
+    var lastAllocatedLSN: UInt64 { nextLSN - 1 }
+
+    /// Physical offset within the ring of a logical position.
+    func physical(_ position: UInt64) -> UInt64 { position % sizeBytes }
+
+    /// Reserves space and an LSN for a record with `payloadLength` payload bytes, or returns
+    /// nil when the ring has no room for it yet.
+    mutating func reserve(kind: WALRecordKind, lba: UInt64, blockCount: UInt64,
+                          payloadLength: Int) -> RecordSlot? {
+        let size = UInt64(WALRecord.recordBytes(payloadLength: payloadLength))
+        precondition(size <= sizeBytes / 2, "record larger than half the ring")
+        let offset = physical(headPosition)
+        let pad = offset + size > sizeBytes ? sizeBytes - offset : 0
+        guard pad + size <= freeBytes else { return nil }
+        let slot = RecordSlot(lsn: nextLSN, startPosition: headPosition, headerPosition: headPosition + pad,
+                              endPosition: headPosition + pad + size, kind: kind, lba: lba,
+                              blockCount: blockCount, completed: false)
+        assert(records.last.map { $0.lsn + 1 == slot.lsn } ?? (slot.lsn == checkpointLSN + 1), "LSN gap")
+        nextLSN += 1
+        headPosition = slot.endPosition
+        records.append(slot)
+        return slot
+    }
+
+    /// Marks a reserved record as written and indexed; returns true when the completed
+    /// prefix advanced.
+    mutating func complete(lsn: UInt64) -> Bool {
+        guard let first = records.first, lsn >= first.lsn else {
+            preconditionFailure("completing LSN \(lsn) that is not pending")
+        }
+        let index = Int(lsn - first.lsn)
+        precondition(index < records.count && !records[index].completed, "double completion of \(lsn)")
+        records[index].completed = true
+        let before = completedLSN
+        var next = Int(completedLSN + 1 - first.lsn)
+        while next < records.count && records[next].completed {
+            completedLSN += 1
+            next += 1
+        }
+        return completedLSN != before
+    }
+
+    /// The oldest complete records not yet checkpointed, up to about `maxBytes` of ring
+    /// (at least one record when any is ready).
+    func flushBatch(maxBytes: UInt64) -> [RecordSlot] {
+        var batch: [RecordSlot] = []
+        guard let first = records.first else { return batch }
+        for slot in records {
+            guard slot.lsn <= completedLSN else { break }
+            if !batch.isEmpty && slot.endPosition - first.startPosition > maxBytes { break }
+            batch.append(slot)
+        }
+        return batch
+    }
+
+    /// Forgets every record up to `lsn` (its data is durable in the data region and the
+    /// superblock says so) and frees its ring space.
+    mutating func release(throughLSN lsn: UInt64) {
+        precondition(lsn <= completedLSN, "releasing an incomplete record")
+        while let first = records.first, first.lsn <= lsn {
+            tailPosition = first.endPosition
+            records.removeFirst()
+        }
+        if records.isEmpty { tailPosition = headPosition }
+        checkpointLSN = lsn
+        assert(records.first.map { $0.lsn == lsn + 1 } ?? (nextLSN == lsn + 1), "checkpoint is a prefix")
+    }
+}

@@ -1,0 +1,81 @@
+// Engine errors as SCSI status and sense (DESIGN.md section 4, docs/ERRORS.md). The one place
+// that decides what an initiator sees when the engine says no.
+
+import BlockEngine
+
+/// SCSI sense keys used by the target (SPC-5 table 50).
+public enum SenseKey: UInt8, Sendable {
+    case noSense = 0x0
+    case recoveredError = 0x1
+    case notReady = 0x2
+    case mediumError = 0x3
+    case hardwareError = 0x4
+    case illegalRequest = 0x5
+    case unitAttention = 0x6
+    case dataProtect = 0x7
+    case abortedCommand = 0xB
+    case miscompare = 0xE
+}
+
+/// A sense key with its additional sense code and qualifier.
+public struct SenseCode: Sendable, Equatable, CustomStringConvertible {
+    public var key: SenseKey
+    public var asc: UInt8
+    public var ascq: UInt8
+
+    public init(_ key: SenseKey, asc: UInt8, ascq: UInt8) {
+        self.key = key
+        self.asc = asc
+        self.ascq = ascq
+    }
+
+    public var description: String {
+        "\(key) \(hex2(asc))/\(hex2(ascq))"
+    }
+
+    public static let lbaOutOfRange = SenseCode(.illegalRequest, asc: 0x21, ascq: 0x00)
+    public static let invalidFieldInCDB = SenseCode(.illegalRequest, asc: 0x24, ascq: 0x00)
+    public static let invalidOpcode = SenseCode(.illegalRequest, asc: 0x20, ascq: 0x00)
+    public static let asymmetricAccessTransitioning = SenseCode(.notReady, asc: 0x04, ascq: 0x0A)
+    public static let asymmetricAccessStandby = SenseCode(.notReady, asc: 0x04, ascq: 0x0B)
+    public static let asymmetricAccessUnavailable = SenseCode(.notReady, asc: 0x04, ascq: 0x0C)
+    public static let logicalUnitCommunicationFailure = SenseCode(.hardwareError, asc: 0x08, ascq: 0x00)
+    public static let unrecoveredReadError = SenseCode(.mediumError, asc: 0x11, ascq: 0x00)
+    public static let writeError = SenseCode(.mediumError, asc: 0x0C, ascq: 0x00)
+    public static let capacityDataChanged = SenseCode(.unitAttention, asc: 0x2A, ascq: 0x09)
+    public static let modeParametersChanged = SenseCode(.unitAttention, asc: 0x2A, ascq: 0x01)
+}
+
+/// Which side of the data path failed: a medium error reads differently on a read.
+public enum TransferDirection: Sendable {
+    case read, write, none
+}
+
+extension SenseCode {
+    /// The sense an initiator receives when the engine fails a command with `error`.
+    public static func mapping(_ error: BlockError, direction: TransferDirection) -> SenseCode {
+        switch error {
+        case .outOfRange:
+            return .lbaOutOfRange
+        case .misaligned, .invalidArgument:
+            return .invalidFieldInCDB
+        case .notPrimary:
+            return .asymmetricAccessStandby
+        case .closed, .walFullTimeout:
+            // Transient on this path: multipath retries or fails over instead of the file
+            // system seeing an I/O error.
+            return .asymmetricAccessTransitioning
+        case .failed:
+            return .asymmetricAccessUnavailable
+        case .barrierFailed, .quorumLost:
+            return .logicalUnitCommunicationFailure
+        case .io, .corrupt, .truncated, .notAVolume, .unsupportedVersion, .alreadyExists:
+            return direction == .read ? .unrecoveredReadError : .writeError
+        }
+    }
+}
+
+private func hex2(_ value: UInt8) -> String {
+    let text = String(value, radix: 16, uppercase: true)
+    return text.count == 1 ? "0" + text : text
+}

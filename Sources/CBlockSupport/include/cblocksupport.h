@@ -1,0 +1,26 @@
+#ifndef CBLOCKSUPPORT_H
+#define CBLOCKSUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Extends a CRC32C (Castagnoli, reflected polynomial 0x82F63B78) over `length` bytes.
+/// Start with `crc = 0`; the pre- and post-inversion happen inside, so
+/// `ccrc32c_extend(ccrc32c_extend(0, a), b) == crc32c(a || b)`.
+/// Uses the SSE4.2 `crc32` instruction when the CPU has it, a table otherwise.
+uint32_t ccrc32c_extend(uint32_t crc, const void *bytes, size_t length);
+
+/// The table-driven implementation, exposed so tests can compare both paths.
+uint32_t ccrc32c_extend_portable(uint32_t crc, const void *bytes, size_t length);
+
+/// 1 when the hardware path is in use.
+int ccrc32c_hardware_available(void);
+
+/// fallocate(2) (a GNU extension the Swift Glibc module does not export). Returns 0 or -1
+/// with errno set.
+int cblock_fallocate(int fd, int mode, int64_t offset, int64_t length);
+
+/// Names the calling thread (at most 15 bytes are kept).
+void cblock_set_thread_name(const char *name);
+
+#endif

@@ -1,0 +1,18 @@
+// Linux calls that need _GNU_SOURCE, which Swift's Glibc module is not built with.
+#define _GNU_SOURCE
+#include "cblocksupport.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+
+int cblock_fallocate(int fd, int mode, int64_t offset, int64_t length) {
+    return fallocate(fd, mode, (off_t)offset, (off_t)length);
+}
+
+void cblock_set_thread_name(const char *name) {
+    char shortName[16];
+    int i = 0;
+    for (; i < 15 && name[i] != 0; i++) shortName[i] = name[i];
+    shortName[i] = 0;
+    pthread_setname_np(pthread_self(), shortName);
+}

@@ -1,0 +1,33 @@
+#ifndef CURING_H
+#define CURING_H
+
+#include <stdint.h>
+
+/// An opaque io_uring instance. liburing is included only in curing.c because its headers
+/// clash with Swift's Glibc module. One ring must be used by one thread at a time.
+typedef struct curing curing_t;
+
+/// Creates a ring with `entries` submission slots. Returns NULL and sets `*error` to a
+/// positive errno on failure.
+curing_t *curing_create(unsigned entries, int *error);
+void curing_destroy(curing_t *ring);
+
+/// Free submission slots.
+unsigned curing_sq_space_left(curing_t *ring);
+
+/// Queue operations. Each returns 0, or -EBUSY when the submission queue is full.
+/// `tag` comes back with the completion.
+int curing_prep_read(curing_t *ring, int fd, void *buffer, unsigned length, uint64_t offset, uint64_t tag);
+int curing_prep_write(curing_t *ring, int fd, const void *buffer, unsigned length, uint64_t offset, uint64_t tag);
+int curing_prep_fsync(curing_t *ring, int fd, int datasync, uint64_t tag);
+int curing_prep_fallocate(curing_t *ring, int fd, int mode, uint64_t offset, uint64_t length, uint64_t tag);
+
+/// Submits queued operations and waits until at least `wait_count` completions are ready.
+/// Returns the number submitted or a negative errno.
+int curing_submit_and_wait(curing_t *ring, unsigned wait_count);
+
+/// Takes up to `capacity` ready completions without blocking. Returns how many were taken.
+/// `results[i]` is the operation's result: bytes transferred or a negative errno.
+unsigned curing_reap(curing_t *ring, uint64_t *tags, int32_t *results, unsigned capacity);
+
+#endif
