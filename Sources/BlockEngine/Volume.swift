@@ -61,6 +61,9 @@ public final class Volume: Sendable {
         // and the rest is recovered from the WAL on the next open.
         core.stopGroupCommit()
         core.stopWriteBack()
+        threads.withLock { workers in
+            for worker in workers { worker.detach() }
+        }
     }
 
     // MARK: - Create and open

@@ -103,14 +103,19 @@ extension VolumeCore {
                 fail(error)
                 return .failure(.failed(error.description))
             }
-            var current = durableLSN.load(ordering: .relaxed)
-            while current < completed {
-                let (exchanged, original) = durableLSN.compareExchange(expected: current, desired: completed,
-                                                                      ordering: .releasing)
-                if exchanged { break }
-                current = original
-            }
+            publishDurable(completed)
             return .success(completed)
+        }
+    }
+
+    /// Raises durableLSN to `lsn` (never lowers it): call only after a sync that started
+    /// when every record up to `lsn` was complete.
+    func publishDurable(_ lsn: UInt64) {
+        var current = durableLSN.load(ordering: .relaxed)
+        while current < lsn {
+            let (exchanged, original) = durableLSN.compareExchange(expected: current, desired: lsn, ordering: .releasing)
+            if exchanged { break }
+            current = original
         }
     }
 

@@ -4,8 +4,9 @@
 // 1. take the oldest completed records (a prefix of the log, invariant 3);
 // 2. compute, for every block they touch, the newest version *within the batch* (a newer
 //    record outside the batch must not stand in for it: it may not survive a crash);
-// 3. read those versions from the ring and write them, sorted and coalesced, with io_uring;
-//    punch holes for trimmed blocks;
+// 3. make the batch durable in the WAL if group commit has not yet (a torn in-place write
+//    is repaired only by replaying a durable record), then read those versions from the
+//    ring and write them, sorted and coalesced, with io_uring; punch holes for trims;
 // 4. fdatasync, drop the index entries the batch covered (newer entries stay), persist the
 //    superblock with the new checkpoint and tail, and only then free the ring space.
 // The checkpoint therefore never passes a record that is not durable in the data region.
@@ -69,9 +70,12 @@ extension VolumeCore {
             if failure == nil {
                 do {
                     if let drainTarget { _ = try waitForCompletion(atLeast: drainTarget).get() }
-                    // Bounded by the records present: each cycle releases at least one.
+                    // Each cycle releases at least one record. In background mode the loop
+                    // runs until the ring holds no completed record; otherwise only while a
+                    // writer or checkpoint() waits, so a simulation sees deterministic I/O.
                     while try writeBackCycle(staging: &staging) {
                         resumeDrainWaiters()
+                        if !options.backgroundWriteBack && !hasWaitingDemand() { break }
                     }
                 } catch {
                     fail(error)
@@ -84,6 +88,10 @@ extension VolumeCore {
             return state.drainWaiters
         }
         for waiter in leftovers { waiter.continuation.resume(returning: .failure(failure ?? .closed)) }
+    }
+
+    private func hasWaitingDemand() -> Bool {
+        !sequencer.withLock { $0.spaceWaiters.isEmpty } || !writeBack.withLock { $0.drainWaiters.isEmpty }
     }
 
     private func resumeDrainWaiters() {
@@ -106,6 +114,12 @@ extension VolumeCore {
     func writeBackCycle(staging: inout StagingBuffer) throws(BlockError) -> Bool {
         let batch = sequencer.withLock { $0.ring.flushBatch(maxBytes: options.flusherMaxBatchBytes) }
         guard let last = batch.last else { return false }
+        // The batch's records must be durable in the WAL before their blocks are overwritten
+        // in place: a torn data-region write is repaired only by replaying a durable record.
+        if last.lsn > durableLSN.load(ordering: .acquiring) {
+            try file.sync()
+            publishDurable(last.lsn)
+        }
         var newest = RangeMap(blockSizeBytes: geometry.blockSizeBytes)
         for record in batch {
             newest.insert(lba: record.lba, blockCount: record.blockCount, lsn: record.lsn,

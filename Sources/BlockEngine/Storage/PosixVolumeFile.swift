@@ -20,6 +20,7 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
     /// fall back to pread/pwrite). One batch uses the ring at a time.
     private let ring: ConditionLock<OpaquePointer?>
     package let usesIOURing: Bool
+    private let closed = ConditionLock(false)
     static let ringEntries: UInt32 = 128
 
     /// Opens an existing file, or creates a new one when `create` is set (failing if it exists).
@@ -40,13 +41,22 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         usesIOURing = created != nil
     }
 
+    /// Closes the file once; later calls do nothing (so a descriptor number is never closed
+    /// twice after the kernel reused it).
     package func close() {
+        let first = closed.withLock { closed -> Bool in
+            defer { closed = true }
+            return !closed
+        }
+        guard first else { return }
         ring.withLock { ring in
             if let current = ring { curing_destroy(current) }
             ring = nil
         }
         _ = Glibc.close(descriptor)
     }
+
+    deinit { close() }
 
     package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) {
         var done = 0

@@ -1,0 +1,61 @@
+import Foundation
+@testable import BlockEngine
+
+/// A deterministic generator (SplitMix64) so every randomized test replays from its seed.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A fresh directory under the system temp dir, removed when the value is dropped.
+final class TemporaryDirectory: @unchecked Sendable {
+    let path: String
+    init() {
+        let template = NSTemporaryDirectory() + "blockengine-test-XXXXXX"
+        var bytes = Array(template.utf8CString)
+        let result = bytes.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(result != nil, "mkdtemp failed")
+        path = String(cString: result!)
+    }
+    func file(_ name: String) -> String { path + "/" + name }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Block contents that name their writer: every byte derives from (tag, lba, byte index), so a
+/// block read back tells which write produced it.
+func pattern(tag: UInt64, lba: UInt64, blockSize: Int) -> [UInt8] {
+    var generator = SeededGenerator(seed: tag &* 0x1000_0000_01B3 ^ lba &* 0x9E37_79B9)
+    var bytes = [UInt8](repeating: 0, count: blockSize)
+    for index in stride(from: 0, to: blockSize, by: 8) {
+        let word = generator.next()
+        for offset in 0..<8 { bytes[index + offset] = UInt8(truncatingIfNeeded: word >> (offset * 8)) }
+    }
+    return bytes
+}
+
+func patterns(tag: UInt64, lba: UInt64, blockCount: Int, blockSize: Int) -> [UInt8] {
+    (0..<blockCount).flatMap { pattern(tag: tag, lba: lba + UInt64($0), blockSize: blockSize) }
+}
+
+func fileBytes(_ path: String) -> [UInt8] {
+    (try? [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))) ?? []
+}
+
+/// Options for tests: quiet logs, fast write-back.
+func testOptions(background: Bool = true, walFullTimeoutMs: Int = 30_000) -> VolumeOptions {
+    var options = VolumeOptions(flushIntervalMs: 20, walFullTimeoutMs: walFullTimeoutMs, backgroundWriteBack: background)
+    options.logger.logLevel = .warning
+    return options
+}
+
+extension BlockError {
+    /// The case name, for tests that check which error arrived.
+    var caseName: String { String(describing: self).split(separator: "(").first.map(String.init) ?? "" }
+}

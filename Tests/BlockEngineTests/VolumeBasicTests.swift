@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+@testable import BlockEngine
+
+@Suite("Volume basics")
+struct VolumeBasicTests {
+    @Test("write, read back, flush, reopen", arguments: [512, 4096])
+    func roundTrip(blockSize: Int) async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("v.blk")
+        let volume = try await Volume.create(
+            at: path, configuration: VolumeConfiguration(sizeBytes: 4 << 20, blockSizeBytes: blockSize,
+                                                         walSizeBytes: 256 << 10),
+            options: testOptions())
+        let first = patterns(tag: 1, lba: 10, blockCount: 3, blockSize: blockSize)
+        try await volume.write(at: 10, first)
+        #expect(try await volume.read(at: 10, blockCount: 3) == first)
+        // Unwritten blocks read as zeros.
+        #expect(try await volume.read(at: 0, blockCount: 2) == [UInt8](repeating: 0, count: 2 * blockSize))
+        // A read spanning written and unwritten blocks.
+        let span = try await volume.read(at: 9, blockCount: 5)
+        #expect(Array(span[blockSize..<(4 * blockSize)]) == first)
+        try await volume.flush()
+        try await volume.close()
+
+        let reopened = try await Volume.open(at: path, options: testOptions())
+        #expect(try await reopened.read(at: 10, blockCount: 3) == first)
+        #expect(reopened.blockSizeBytes == blockSize)
+        try await reopened.close()
+    }
+
+    @Test("overwrites: the newest write wins, in the WAL and after write-back")
+    func overwrite() async throws {
+        let directory = TemporaryDirectory()
+        let volume = try await Volume.create(
+            at: directory.file("v.blk"),
+            configuration: VolumeConfiguration(sizeBytes: 1 << 20, blockSizeBytes: 4096, walSizeBytes: 256 << 10),
+            options: testOptions(background: false))
+        try await volume.write(at: 0, patterns(tag: 1, lba: 0, blockCount: 8, blockSize: 4096))
+        try await volume.write(at: 2, patterns(tag: 2, lba: 2, blockCount: 2, blockSize: 4096))
+        var expected = patterns(tag: 1, lba: 0, blockCount: 8, blockSize: 4096)
+        expected.replaceSubrange(2 * 4096..<4 * 4096, with: patterns(tag: 2, lba: 2, blockCount: 2, blockSize: 4096))
+        #expect(try await volume.read(at: 0, blockCount: 8) == expected)
+        try await volume.checkpoint()
+        #expect(volume.info().walUsedBytes == 0)
+        #expect(try await volume.read(at: 0, blockCount: 8) == expected)
+        try await volume.close()
+    }
+
+    @Test("requests outside the volume or not block-aligned are refused")
+    func badRequests() async throws {
+        let directory = TemporaryDirectory()
+        let volume = try await Volume.create(
+            at: directory.file("v.blk"),
+            configuration: VolumeConfiguration(sizeBytes: 64 * 4096, blockSizeBytes: 4096, walSizeBytes: 256 << 10),
+            options: testOptions())
+        await #expect(throws: BlockError.outOfRange(lba: 64, blockCount: 1, volumeBlocks: 64)) {
+            try await volume.write(at: 64, [UInt8](repeating: 1, count: 4096))
+        }
+        await #expect(throws: BlockError.outOfRange(lba: 63, blockCount: 2, volumeBlocks: 64)) {
+            _ = try await volume.read(at: 63, blockCount: 2)
+        }
+        await #expect(throws: BlockError.misaligned(what: "buffer length", value: 100, alignmentBytes: 4096)) {
+            try await volume.write(at: 0, [UInt8](repeating: 1, count: 100))
+        }
+        await #expect(throws: BlockError.outOfRange(lba: UInt64.max, blockCount: 1, volumeBlocks: 64)) {
+            try await volume.trim(at: UInt64.max, blockCount: 1)
+        }
+        try await volume.close()
+        await #expect(throws: BlockError.closed) { try await volume.flush() }
+    }
+
+    @Test("a write larger than one record is split and reads back whole")
+    func largeWrite() async throws {
+        let directory = TemporaryDirectory()
+        let volume = try await Volume.create(
+            at: directory.file("v.blk"),
+            configuration: VolumeConfiguration(sizeBytes: 8 << 20, blockSizeBytes: 4096, walSizeBytes: 256 << 10),
+            options: testOptions())
+        // 1 MiB against a 256 KiB ring: several records, with waits for write-back between.
+        let data = patterns(tag: 7, lba: 100, blockCount: 256, blockSize: 4096)
+        try await volume.write(at: 100, data, fua: true)
+        #expect(try await volume.read(at: 100, blockCount: 256) == data)
+        try await volume.close()
+    }
+}
