@@ -25,6 +25,15 @@ struct IndexExtent: Equatable, Sendable {
 
     var endLBA: UInt64 { lba + blockCount }
 
+    /// Whether `next` (starting at this extent's end) continues the same bytes.
+    func continues(into next: IndexExtent, blockSizeBytes: UInt64) -> Bool {
+        switch (location, next.location) {
+        case (.trimmed, .trimmed): return true
+        case let (.wal(position), .wal(nextPosition)): return position + blockCount * blockSizeBytes == nextPosition
+        default: return false
+        }
+    }
+
     /// The part of this extent covering `[from, to)`, which must lie inside it.
     func slice(from: UInt64, to: UInt64, blockSizeBytes: UInt64) -> IndexExtent {
         precondition(from >= lba && to <= endLBA && from < to, "slice outside extent")
@@ -159,8 +168,24 @@ struct RangeMap: Sendable {
         if tail.endLBA > new.endLBA {
             pieces.append(tail.slice(from: new.endLBA, to: tail.endLBA, blockSizeBytes: blockSize))
         }
+        merge(&pieces, blockSizeBytes: blockSize)
         extents.replaceSubrange(first..<last, with: pieces)
         return pieces.count - (last - first)
+    }
+
+    /// Joins neighbouring pieces that are slices of one record (same LSN, contiguous).
+    private static func merge(_ pieces: inout [IndexExtent], blockSizeBytes: UInt64) {
+        var merged: [IndexExtent] = []
+        merged.reserveCapacity(pieces.count)
+        for piece in pieces {
+            if let last = merged.last, last.lsn == piece.lsn, last.endLBA == piece.lba,
+               last.continues(into: piece, blockSizeBytes: blockSizeBytes) {
+                merged[merged.count - 1].blockCount += piece.blockCount
+            } else {
+                merged.append(piece)
+            }
+        }
+        pieces = merged
     }
 
     private static func remove(from: UInt64, to: UInt64, maxLSN: UInt64,

@@ -131,6 +131,9 @@ struct WALScanner {
             case let .end(reason, knownLength):
                 stopReason = reason
                 try checkForCorruption(at: position, knownLength: knownLength, lapEnd: lapEnd)
+                // A PAD whose record did not survive belongs to nothing: the log ends where
+                // the PAD began, and the next writer pads again with its own session.
+                position = recordStart
                 return
             case let .accept(header):
                 let offset = position % ringSize

@@ -117,7 +117,13 @@ struct CrashSimulationTests {
                                                count: Int(Self.blockCount)))
         var checked = 0
         for segment in 0..<Self.segmentsPerChain {
-            current.file.resetHistory()
+            // Later segments keep the history from the crash image on, so power cuts
+            // during the open that recovered it (its session superblock) are points too.
+            if segment == 0 { current.file.resetHistory() }
+            if ProcessInfo.processInfo.environment["BLOCKENGINE_CRASH_DEBUG"] != nil,
+               let state = try? Recovery.recover(file: SimulatedFile(image: current.file.image), path: "sim") {
+                print("segment \(segment) starts: core session \(current.volume.core.sessionID), superblock \(state.superblock.sequence) session \(state.superblock.sessionID)")
+            }
             model.operations = []
             try await runWorkload(current.volume, file: current.file, model: &model, generator: &generator,
                                   tagBase: seed << 20 | UInt64(segment) << 12)
@@ -129,7 +135,13 @@ struct CrashSimulationTests {
                 let context = "seed=\(seed) segment=\(segment) point=\(point)/\(historyLength) blockSize=\(blockSize)"
                 let image = current.file.crashImage(at: point, using: &generator)
                 guard let recovered = try await recoverAndCheck(image: image, model: model, point: point,
-                                                                context: context) else { return checked }
+                                                                context: context) else {
+                    if ProcessInfo.processInfo.environment["BLOCKENGINE_CRASH_DEBUG"] != nil {
+                        current.file.dumpHistory(upTo: point, geometry: (blockSize, Self.blockCount))
+                        for operation in model.operations { print("  op", operation) }
+                    }
+                    return checked
+                }
                 checked += 1
                 if number == points.count - 1 {
                     next = recovered
@@ -198,6 +210,14 @@ struct CrashSimulationTests {
         for lba in 0..<Int(Self.blockCount) {
             let block = Array(bytes[(lba * model.blockSize)..<((lba + 1) * model.blockSize)])
             if !allowed[lba].contains(block) {
+                if ProcessInfo.processInfo.environment["BLOCKENGINE_CRASH_DEBUG"] != nil,
+                   let state = try? Recovery.recover(file: SimulatedFile(image: image), path: "sim") {
+                    print("superblock:", state.superblock)
+                    print("other slot:", state.otherSlot)
+                    print("recovered LSNs:", state.records.map(\.lsn), "stop:", state.scanStop)
+                    let owners = allowed[lba].map { value in model.operations.firstIndex { $0.blockCount > 0 && model.value(of: $0, lba: UInt64(lba)) == value } }
+                    print("allowed owners:", owners, "baseline match:", block == model.baseline[lba])
+                }
                 let promised = allowed[lba][0] == block ? "" : " (not the durable value either)"
                 Issue.record("block \(lba) holds data no allowed write produced\(promised) (\(context))")
                 try await volume.close()

@@ -109,6 +109,27 @@ final class SimulatedFile: VolumeFileIO, @unchecked Sendable {
         }
     }
 
+    /// Prints the recorded history (for debugging a failing seed).
+    func dumpHistory(upTo point: Int, geometry: (blockSize: Int, blocks: UInt64)) {
+        let history = state.withLock { $0.history }
+        for (index, operation) in history.enumerated() {
+            let marker = index < point ? " " : "x"
+            switch operation {
+            case let .write(offset, bytes):
+                var note = ""
+                if bytes.count >= 64, case let .valid(header) = bytes.withUnsafeBytes({ WALRecordHeader.decode($0) }) {
+                    note = "record \(header.kind) lsn=\(header.lsn) lba=\(header.lba)+\(header.blockCount) hint=\(header.durableHintLSN) session=\(header.sessionID)"
+                } else if offset < 8192 {
+                    note = "superblock"
+                }
+                print("\(marker) \(index) write off=\(offset) len=\(bytes.count) \(note)")
+            case let .punch(offset, length): print("\(marker) \(index) punch off=\(offset) len=\(length)")
+            case let .resize(size): print("\(marker) \(index) resize \(size)")
+            case .sync: print("\(marker) \(index) sync")
+            }
+        }
+    }
+
     // MARK: - VolumeFileIO
 
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) {
