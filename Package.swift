@@ -57,7 +57,10 @@ let package = Package(
         ),
         .testTarget(
             name: "BlockEngineTests",
-            dependencies: ["BlockEngine", "CBlockSupport"]
+            dependencies: [
+                "BlockEngine", "CBlockSupport",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "BlockdCoreTests",

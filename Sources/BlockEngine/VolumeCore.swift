@@ -57,6 +57,8 @@ struct SequencerState {
     var completionWaiters = 0
     /// The write-back was already told the ring passed its threshold.
     var writeBackSignaled = false
+    /// Writers that had to wait for ring space.
+    var walFullWaits: UInt64 = 0
 }
 
 final class VolumeCore: Sendable {
@@ -231,6 +233,7 @@ final class VolumeCore: Sendable {
                let slot = state.ring.reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength) {
                 return .success(slot)
             }
+            state.walFullWaits += 1
             let id = state.nextWaiterID
             state.nextWaiterID += 1
             state.spaceWaiters.append(SpaceWaiter(id: id, kind: kind, lba: lba, blockCount: blockCount,

@@ -18,6 +18,8 @@ public struct VolumeInfo: Sendable, Equatable {
     public var checkpointLSN: UInt64
     public var walSizeBytes: UInt64
     public var walUsedBytes: UInt64
+    /// Writers that waited for WAL space (back-pressure from write-back).
+    public var walFullWaits: UInt64
     /// Extents in the read index (bounded by the records in the WAL).
     public var indexExtents: Int
     /// fdatasync calls made by group commit, and the flush waiters they served.
@@ -34,7 +36,7 @@ public struct VolumeInfo: Sendable, Equatable {
 extension Volume {
     /// The volume's current state and counters.
     public func info() -> VolumeInfo {
-        let ring = core.sequencer.withLock { $0.ring }
+        let (ring, walFullWaits) = core.sequencer.withLock { ($0.ring, $0.walFullWaits) }
         let commit = core.commit.withLock { $0 }
         let writeBack = core.writeBack.withLock { $0 }
         return VolumeInfo(
@@ -42,7 +44,7 @@ extension Volume {
             durability: durability, replicaFactor: replicaFactor, epoch: epoch,
             lastLSN: ring.lastAllocatedLSN, completedLSN: ring.completedLSN,
             durableLSN: core.durableLSN.load(ordering: .acquiring), checkpointLSN: ring.checkpointLSN,
-            walSizeBytes: ring.sizeBytes, walUsedBytes: ring.usedBytes,
+            walSizeBytes: ring.sizeBytes, walUsedBytes: ring.usedBytes, walFullWaits: walFullWaits,
             indexExtents: core.index.withLock { $0.extentCount },
             groupCommitSyncs: commit.syncCount, groupCommitWaitersServed: commit.waitersServed,
             groupCommitLargestBatch: commit.largestBatch,

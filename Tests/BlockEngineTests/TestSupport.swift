@@ -59,3 +59,12 @@ extension BlockError {
     /// The case name, for tests that check which error arrived.
     var caseName: String { String(describing: self).split(separator: "(").first.map(String.init) ?? "" }
 }
+
+import Synchronization
+
+/// A mutable value shared between test tasks.
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+}

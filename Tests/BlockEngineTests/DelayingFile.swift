@@ -1,0 +1,33 @@
+import Foundation
+@testable import BlockEngine
+
+/// Forwards to a real file but makes the write-back's batches slow: a write-back that
+/// cannot keep up, to exercise back-pressure.
+final class DelayingFile: VolumeFileIO, @unchecked Sendable {
+    let inner: PosixVolumeFile
+    let batchDelayMicros: UInt32
+
+    init(path: String, batchDelayMicros: UInt32) throws {
+        inner = try PosixVolumeFile(path: path)
+        self.batchDelayMicros = batchDelayMicros
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) {
+        try inner.read(into: buffer, at: offset)
+    }
+    func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockError) {
+        try inner.write(first, second, at: offset)
+    }
+    func readBatch(_ transfers: [IOTransfer]) throws(BlockError) { try inner.readBatch(transfers) }
+    func writeBatch(_ transfers: [IOTransfer]) throws(BlockError) {
+        usleep(batchDelayMicros)
+        try inner.writeBatch(transfers)
+    }
+    func sync() throws(BlockError) { try inner.sync() }
+    func punchHole(at offset: UInt64, lengthBytes: UInt64) throws(BlockError) {
+        try inner.punchHole(at: offset, lengthBytes: lengthBytes)
+    }
+    func sizeBytes() throws(BlockError) -> UInt64 { try inner.sizeBytes() }
+    func setSize(_ sizeBytes: UInt64) throws(BlockError) { try inner.setSize(sizeBytes) }
+    func close() { inner.close() }
+}

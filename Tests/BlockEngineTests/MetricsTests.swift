@@ -1,0 +1,46 @@
+import Metrics
+import MetricsTestKit
+import Testing
+@testable import BlockEngine
+
+/// swift-metrics can be bootstrapped once per process; every test that reads metrics shares
+/// this factory and tells its own volume apart by the `volume` dimension.
+let sharedTestMetrics: TestMetrics = {
+    let metrics = TestMetrics()
+    MetricsSystem.bootstrap(metrics)
+    return metrics
+}()
+
+@Suite("Metrics")
+struct MetricsTests {
+    @Test("I/O counters, group-commit batch sizes and WAL usage are exported")
+    func exported() async throws {
+        let metrics = sharedTestMetrics
+        let directory = TemporaryDirectory()
+        var options = testOptions()
+        options.metricsLabel = "metrics-test"
+        let volume = try await Volume.create(
+            at: directory.file("v.blk"),
+            configuration: VolumeConfiguration(sizeBytes: 4 << 20, blockSizeBytes: 4096, walSizeBytes: 1 << 20),
+            options: options)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<16 {
+                group.addTask {
+                    try await volume.write(at: UInt64(writer), [UInt8](repeating: 1, count: 4096), fua: true)
+                }
+            }
+            try await group.waitForAll()
+        }
+        _ = try await volume.read(at: 0, blockCount: 4)
+        try await volume.checkpoint()
+        let dimensions = [("volume", "metrics-test")]
+        #expect(try metrics.expectCounter("blockengine_writes_total", dimensions).totalValue == 16)
+        #expect(try metrics.expectCounter("blockengine_write_bytes_total", dimensions).totalValue == 16 * 4096)
+        #expect(try metrics.expectCounter("blockengine_reads_total", dimensions).totalValue == 1)
+        let batches = try metrics.expectRecorder("blockengine_group_commit_batch_size", dimensions).values
+        #expect(batches.reduce(0, +) == 16, "every FUA waiter is counted in exactly one batch")
+        #expect(try metrics.expectCounter("blockengine_flusher_runs_total", dimensions).totalValue >= 1)
+        #expect(try metrics.expectGauge("blockengine_wal_used_bytes", dimensions).lastValue == 0)
+        try await volume.close()
+    }
+}
