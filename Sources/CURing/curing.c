@@ -1,4 +1,4 @@
-// A thin, opaque shim over liburing for the engine's flusher (see docs/DESIGN-ENGINE.md).
+// A thin, opaque shim over liburing for the engine's flusher (see docs/ENGINE.md).
 #include "curing.h"
 
 #include <errno.h>
