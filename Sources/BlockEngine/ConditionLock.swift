@@ -94,7 +94,4 @@ final class WorkerThread: @unchecked Sendable {
     }
 
     func join() { pthread_join(thread, nil) }
-
-    /// Lets the thread release its resources when it exits, without a join.
-    func detach() { pthread_detach(thread) }
 }

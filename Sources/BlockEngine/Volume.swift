@@ -57,12 +57,13 @@ public final class Volume: Sendable {
     }
 
     deinit {
-        // A volume dropped without close(): stop the threads; everything flushed is durable
-        // and the rest is recovered from the WAL on the next open.
+        // A volume dropped without close(): stop and join the threads (they hold the core,
+        // never the Volume, so this cannot run on them). Everything flushed is durable and
+        // the rest is recovered from the WAL on the next open; the file closes with the core.
         core.stopGroupCommit()
         core.stopWriteBack()
         threads.withLock { workers in
-            for worker in workers { worker.detach() }
+            for worker in workers { worker.join() }
         }
     }
 
