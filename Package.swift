@@ -55,6 +55,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The engine side of the comparison benchmark (Benchmarks/README.md).
+        .executableTarget(
+            name: "block-bench",
+            dependencies: ["BlockEngine"],
+            path: "Benchmarks/EngineDriver"
+        ),
         .testTarget(
             name: "BlockEngineTests",
             dependencies: [

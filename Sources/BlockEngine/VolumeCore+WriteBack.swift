@@ -70,12 +70,15 @@ extension VolumeCore {
             if failure == nil {
                 do {
                     if let drainTarget { _ = try waitForCompletion(atLeast: drainTarget).get() }
-                    // Each cycle releases at least one record. In background mode the loop
-                    // runs until the ring holds no completed record; otherwise only while a
-                    // writer or checkpoint() waits, so a simulation sees deterministic I/O.
-                    while try writeBackCycle(staging: &staging) {
+                    // In background mode a wake writes back what was complete when it woke
+                    // (large batches, not a trickle of small cycles that compete with group
+                    // commit for fdatasync); otherwise only what waiting writers or
+                    // checkpoint() need, so a simulation sees deterministic I/O. Each cycle
+                    // releases at least one record, so the loop ends.
+                    let target = options.backgroundWriteBack ? sequencer.withLock { $0.ring.completedLSN } : 0
+                    while sequencer.withLock({ $0.ring.checkpointLSN }) < target || hasWaitingDemand() {
+                        guard try writeBackCycle(staging: &staging) else { break }
                         resumeDrainWaiters()
-                        if !options.backgroundWriteBack && !hasWaitingDemand() { break }
                     }
                 } catch {
                     fail(error)

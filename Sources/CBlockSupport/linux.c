@@ -16,3 +16,7 @@ void cblock_set_thread_name(const char *name) {
     shortName[i] = 0;
     pthread_setname_np(pthread_self(), shortName);
 }
+
+int cblock_o_direct_flag(void) {
+    return O_DIRECT;
+}

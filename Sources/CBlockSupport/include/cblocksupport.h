@@ -20,6 +20,9 @@ int ccrc32c_hardware_available(void);
 /// with errno set.
 int cblock_fallocate(int fd, int mode, int64_t offset, int64_t length);
 
+/// The O_DIRECT open flag (its value differs between architectures).
+int cblock_o_direct_flag(void);
+
 /// Names the calling thread (at most 15 bytes are kept).
 void cblock_set_thread_name(const char *name);
 
