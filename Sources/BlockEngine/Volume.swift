@@ -164,6 +164,19 @@ public final class Volume: Sendable {
         core.metrics.readBytes.increment(by: buffer.count)
     }
 
+    /// Reads like `read(at:into:)` but synchronously, on the calling thread: it never
+    /// suspends (reads do not wait for anything but the file). For frontends that fill their
+    /// own buffers inside synchronous closures.
+    public func readNow(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) {
+        let count = try core.blocks(inBytes: buffer.count)
+        try core.checkRange(lba: lba, blockCount: count)
+        try beginOperation()
+        defer { endOperation() }
+        try core.read(lba: lba, into: buffer)
+        core.metrics.reads.increment()
+        core.metrics.readBytes.increment(by: buffer.count)
+    }
+
     /// Reads `blockCount` blocks starting at `lba`.
     public func read(at lba: UInt64, blockCount: Int) async throws(BlockError) -> [UInt8] {
         guard blockCount > 0 else { throw .invalidArgument("a read must cover at least one block") }
@@ -178,10 +191,11 @@ public final class Volume: Sendable {
     }
 
     /// Writes whole blocks at `lba`. Returns once the data is in the write-ahead log; with
-    /// `fua` it returns only once the data is durable (as `flush()` defines). `bytes` must stay
-    /// valid until the call returns.
-    public func write(at lba: UInt64, from bytes: UnsafeRawBufferPointer, fua: Bool = false) async throws(BlockError) {
-        let count = try core.blocks(inBytes: bytes.count)
+    /// `fua` it returns only once the data is durable (as `flush()` defines). The bytes are
+    /// read while the call runs; `source` is not retained afterwards.
+    public func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool = false) async throws(BlockError) {
+        let byteCount = source.byteCount
+        let count = try core.blocks(inBytes: byteCount)
         try core.checkRange(lba: lba, blockCount: count)
         try beginOperation()
         defer { endOperation() }
@@ -190,23 +204,22 @@ public final class Volume: Sendable {
         var offset = 0
         // Writes larger than one record become several records (each block is still written
         // whole; a crash may keep a prefix of them).
-        while offset < bytes.count {
-            let length = min(chunkBytes, bytes.count - offset)
-            let chunk = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
+        while offset < byteCount {
+            let length = min(chunkBytes, byteCount - offset)
             lastLSN = try await core.append(kind: .write, lba: lba + UInt64(offset / blockSizeBytes),
-                                            blockCount: UInt64(length / blockSizeBytes), payload: chunk)
+                                            blockCount: UInt64(length / blockSizeBytes), source: source,
+                                            payloadOffset: offset, payloadLength: length)
             offset += length
         }
         core.metrics.writes.increment()
-        core.metrics.writeBytes.increment(by: bytes.count)
+        core.metrics.writeBytes.increment(by: byteCount)
         if fua { try await makeDurable(upTo: lastLSN) }
     }
 
-    /// Writes whole blocks at `lba`; see `write(at:from:fua:)`.
-    public func write(at lba: UInt64, _ bytes: [UInt8], fua: Bool = false) async throws(BlockError) {
-        try await bytes.withUnsafeBytesAsync { (buffer) async throws(BlockError) in
-            try await write(at: lba, from: buffer, fua: fua)
-        }
+    /// Writes whole blocks at `lba` from memory the caller keeps valid until the call
+    /// returns; see `write(at:_:fua:)`.
+    public func write(at lba: UInt64, from bytes: UnsafeRawBufferPointer, fua: Bool = false) async throws(BlockError) {
+        try await write(at: lba, BorrowedBytes(bytes: bytes), fua: fua)
     }
 
     /// Deallocates `blockCount` blocks at `lba`: they read as zeros from now on, and their
@@ -218,8 +231,8 @@ public final class Volume: Sendable {
         var done: UInt64 = 0
         while done < blockCount {
             let count = min(blockCount - done, UInt64(UInt32.max))
-            _ = try await core.append(kind: .trim, lba: lba + done, blockCount: count,
-                                      payload: UnsafeRawBufferPointer(start: nil, count: 0))
+            _ = try await core.append(kind: .trim, lba: lba + done, blockCount: count, source: [UInt8](),
+                                      payloadOffset: 0, payloadLength: 0)
             done += count
         }
         core.metrics.trims.increment()
@@ -318,14 +331,14 @@ public final class Volume: Sendable {
         if let closeError { throw closeError }
     }
 
-    private func beginOperation() throws(BlockError) {
+    func beginOperation() throws(BlockError) {
         try lifecycle.withLock { (state) throws(BlockError) in
             guard state.phase == .open else { throw .closed }
             state.inFlight += 1
         }
     }
 
-    private func endOperation() {
+    func endOperation() {
         let drained = lifecycle.withLock { state -> CheckedContinuation<Void, Never>? in
             state.inFlight -= 1
             guard state.inFlight == 0, let waiter = state.drained else { return nil }
@@ -353,17 +366,6 @@ public final class Volume: Sendable {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(returning: work()) }
         }
-    }
-}
-
-extension Array where Element == UInt8 {
-    /// Runs an async body over a private copy of the bytes (an array's own storage may not be
-    /// borrowed across a suspension point).
-    func withUnsafeBytesAsync<R>(_ body: (UnsafeRawBufferPointer) async throws(BlockError) -> R) async throws(BlockError) -> R {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
-        defer { copy.deallocate() }
-        self.withUnsafeBytes { source in copy.copyMemory(from: source) }
-        return try await body(UnsafeRawBufferPointer(copy))
     }
 }
 

@@ -153,13 +153,21 @@ final class VolumeCore: Sendable {
     // MARK: - Appending records
 
     /// Appends one record and returns its LSN once its bytes are in the file and indexed.
-    func append(kind: WALRecordKind, lba: UInt64, blockCount: UInt64,
-                payload: UnsafeRawBufferPointer) async throws(BlockError) -> UInt64 {
-        precondition(payload.count <= geometry.maxPayloadBytes, "record payload too large")
-        let slot = try await reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payload.count)
-        do {
-            try writeRecord(slot, payload: payload)
-        } catch {
+    /// The payload is `source` bytes `[payloadOffset, payloadOffset + payloadLength)`, read
+    /// only after ring space is reserved (never across a suspension).
+    func append(kind: WALRecordKind, lba: UInt64, blockCount: UInt64, source: some BlockWriteSource,
+                payloadOffset: Int, payloadLength: Int) async throws(BlockError) -> UInt64 {
+        precondition(payloadLength <= geometry.maxPayloadBytes, "record payload too large")
+        precondition(payloadOffset >= 0 && payloadOffset + payloadLength <= source.byteCount, "payload outside source")
+        let slot = try await reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength)
+        let written: Result<Void, BlockError> = source.withUnsafeBytes { bytes in
+            Result { () throws(BlockError) in
+                let payload = payloadLength == 0 ? UnsafeRawBufferPointer(start: nil, count: 0)
+                    : UnsafeRawBufferPointer(rebasing: bytes[payloadOffset..<(payloadOffset + payloadLength)])
+                try writeRecord(slot, payload: payload)
+            }
+        }
+        if case let .failure(error) = written {
             fail(error)
             throw BlockError.failed(error.description)
         }

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 
 int cblock_fallocate(int fd, int mode, int64_t offset, int64_t length) {
     return fallocate(fd, mode, (off_t)offset, (off_t)length);
@@ -19,4 +20,12 @@ void cblock_set_thread_name(const char *name) {
 
 int cblock_o_direct_flag(void) {
     return O_DIRECT;
+}
+
+int64_t cblock_seek_data(int fd, int64_t offset) {
+    return (int64_t)lseek(fd, (off_t)offset, SEEK_DATA);
+}
+
+int64_t cblock_seek_hole(int fd, int64_t offset) {
+    return (int64_t)lseek(fd, (off_t)offset, SEEK_HOLE);
 }

@@ -28,6 +28,9 @@ final class DelayingFile: VolumeFileIO, @unchecked Sendable {
         try inner.punchHole(at: offset, lengthBytes: lengthBytes)
     }
     func sizeBytes() throws(BlockError) -> UInt64 { try inner.sizeBytes() }
+    func dataRanges(from offset: UInt64, to end: UInt64) throws(BlockError) -> [Range<UInt64>] {
+        try inner.dataRanges(from: offset, to: end)
+    }
     func setSize(_ sizeBytes: UInt64) throws(BlockError) { try inner.setSize(sizeBytes) }
     func close() { inner.close() }
 }

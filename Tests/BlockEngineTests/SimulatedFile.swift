@@ -174,6 +174,8 @@ final class SimulatedFile: VolumeFileIO, @unchecked Sendable {
 
     func sizeBytes() throws(BlockError) -> UInt64 { UInt64(state.withLock { $0.image.count }) }
 
+    func dataRanges(from offset: UInt64, to end: UInt64) throws(BlockError) -> [Range<UInt64>] { [offset..<end] }
+
     func setSize(_ sizeBytes: UInt64) throws(BlockError) { record(.resize(sizeBytes)) }
 
     func close() {}

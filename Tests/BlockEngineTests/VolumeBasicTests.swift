@@ -84,3 +84,29 @@ struct VolumeBasicTests {
         try await volume.close()
     }
 }
+
+@Suite("Block status")
+struct BlockStatusTests {
+    @Test("written blocks are mapped, trimmed and never-written ones deallocated, in the WAL and after write-back")
+    func status() async throws {
+        let directory = TemporaryDirectory()
+        let volume = try await Volume.create(
+            at: directory.file("v.blk"),
+            configuration: VolumeConfiguration(sizeBytes: 4 << 20, blockSizeBytes: 4096, walSizeBytes: 1 << 20),
+            options: testOptions(background: false))
+        try await volume.write(at: 10, patterns(tag: 1, lba: 10, blockCount: 20, blockSize: 4096))
+        try await volume.trim(at: 15, blockCount: 5)
+        let expected = [
+            BlockStatusExtent(lba: 0, blockCount: 10, provisioning: .deallocated),
+            BlockStatusExtent(lba: 10, blockCount: 5, provisioning: .mapped),
+            BlockStatusExtent(lba: 15, blockCount: 5, provisioning: .deallocated),
+            BlockStatusExtent(lba: 20, blockCount: 10, provisioning: .mapped),
+            BlockStatusExtent(lba: 30, blockCount: 70, provisioning: .deallocated),
+        ]
+        #expect(try volume.blockStatus(at: 0, blockCount: 100) == expected)
+        try await volume.checkpoint()
+        #expect(try volume.blockStatus(at: 0, blockCount: 100) == expected)
+        #expect(try volume.blockStatus(at: 12, blockCount: 1) == [BlockStatusExtent(lba: 12, blockCount: 1, provisioning: .mapped)])
+        try await volume.close()
+    }
+}

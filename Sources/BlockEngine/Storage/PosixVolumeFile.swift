@@ -147,6 +147,27 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         }
     }
 
+    package func dataRanges(from offset: UInt64, to end: UInt64) throws(BlockError) -> [Range<UInt64>] {
+        var ranges: [Range<UInt64>] = []
+        var cursor = offset
+        // Each round moves the cursor past one data extent, so the loop is bounded by the
+        // number of extents in the range.
+        while cursor < end {
+            let dataStart = cblock_seek_data(descriptor, Int64(cursor))
+            if dataStart < 0 {
+                if errno == ENXIO { break }
+                if errno == EINVAL { return [offset..<end] } // no SEEK_DATA support: all data
+                throw .io(operation: "lseek(SEEK_DATA)", errno: errno)
+            }
+            if UInt64(dataStart) >= end { break }
+            let holeStart = cblock_seek_hole(descriptor, dataStart)
+            guard holeStart >= 0 else { throw .io(operation: "lseek(SEEK_HOLE)", errno: errno) }
+            ranges.append(UInt64(dataStart)..<min(UInt64(holeStart), end))
+            cursor = UInt64(holeStart)
+        }
+        return ranges
+    }
+
     package func sizeBytes() throws(BlockError) -> UInt64 {
         var info = stat()
         guard fstat(descriptor, &info) == 0 else { throw .io(operation: "fstat", errno: errno) }

@@ -28,6 +28,9 @@ package protocol VolumeFileIO: AnyObject, Sendable {
     func sync() throws(BlockError)
     /// Deallocates a byte range; it reads as zeros afterwards.
     func punchHole(at offset: UInt64, lengthBytes: UInt64) throws(BlockError)
+    /// The byte ranges within `[offset, end)` that hold allocated data (the rest are holes).
+    /// Implementations that cannot tell report the whole range as data.
+    func dataRanges(from offset: UInt64, to end: UInt64) throws(BlockError) -> [Range<UInt64>]
     /// The file's current size.
     func sizeBytes() throws(BlockError) -> UInt64
     /// Grows (sparsely) or shrinks the file.

@@ -20,6 +20,11 @@ int ccrc32c_hardware_available(void);
 /// with errno set.
 int cblock_fallocate(int fd, int mode, int64_t offset, int64_t length);
 
+/// lseek(2) with SEEK_DATA / SEEK_HOLE: the next offset at or after `offset` that holds data
+/// (or a hole). Returns -1 with errno set (ENXIO: no more data past `offset`).
+int64_t cblock_seek_data(int fd, int64_t offset);
+int64_t cblock_seek_hole(int fd, int64_t offset);
+
 /// The O_DIRECT open flag (its value differs between architectures).
 int cblock_o_direct_flag(void);
 
