@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "BlockEngine", targets: ["BlockEngine"]),
+        .library(name: "BlockSCSI", targets: ["BlockSCSI"]),
         .library(name: "BlockISCSI", targets: ["BlockISCSI"]),
         .library(name: "BlockReplication", targets: ["BlockReplication"]),
         .executable(name: "blockd", targets: ["blockd"]),
@@ -16,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // A tiny opaque wrapper over liburing (liburing's headers clash with Glibc when
@@ -36,7 +40,26 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
-        .target(name: "BlockISCSI", dependencies: ["BlockEngine"]),
+        // SBC/SPC command set over an engine volume, independent of any transport.
+        .target(
+            name: "BlockSCSI",
+            dependencies: [
+                "BlockEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The iSCSI target (RFC 7143) on SwiftNIO, serving BlockSCSI logical units.
+        .target(
+            name: "BlockISCSI",
+            dependencies: [
+                "BlockEngine", "BlockSCSI", "CBlockSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(name: "BlockReplication", dependencies: ["BlockEngine"]),
         // Everything the daemon does that tests can import: argument parsing helpers,
         // volume commands.
@@ -66,6 +89,19 @@ let package = Package(
             dependencies: [
                 "BlockEngine", "CBlockSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
+            name: "BlockSCSITests",
+            dependencies: ["BlockSCSI", "BlockEngine", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "BlockISCSITests",
+            dependencies: [
+                "BlockISCSI", "BlockSCSI", "BlockEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(
