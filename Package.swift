@@ -99,6 +99,7 @@ let package = Package(
             name: "BlockISCSITests",
             dependencies: [
                 "BlockISCSI", "BlockSCSI", "BlockEngine",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
