@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "BlockSCSI",
             dependencies: [
-                "BlockEngine",
+                "BlockEngine", "CBlockSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -66,16 +66,18 @@ let package = Package(
         .target(
             name: "BlockdCore",
             dependencies: [
-                "BlockEngine",
+                "BlockEngine", "BlockSCSI", "BlockISCSI",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
             name: "blockd",
             dependencies: [
-                "BlockdCore", "BlockEngine",
+                "BlockdCore", "BlockEngine", "BlockISCSI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The engine side of the comparison benchmark (Benchmarks/README.md).
@@ -93,7 +95,11 @@ let package = Package(
         ),
         .testTarget(
             name: "BlockSCSITests",
-            dependencies: ["BlockSCSI", "BlockEngine", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "BlockSCSI", "BlockEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "BlockISCSITests",

@@ -1,5 +1,6 @@
-// Engine errors as SCSI status and sense (DESIGN.md section 4, docs/ERRORS.md). The one place
-// that decides what an initiator sees when the engine says no.
+// Engine errors as SCSI status and sense (DESIGN.md section 4, docs/ERRORS.md), and the sense
+// codes the command layer itself reports. The one place that decides what an initiator sees
+// when the engine says no.
 
 import BlockEngine
 
@@ -44,6 +45,25 @@ public struct SenseCode: Sendable, Equatable, CustomStringConvertible {
     public static let writeError = SenseCode(.mediumError, asc: 0x0C, ascq: 0x00)
     public static let capacityDataChanged = SenseCode(.unitAttention, asc: 0x2A, ascq: 0x09)
     public static let modeParametersChanged = SenseCode(.unitAttention, asc: 0x2A, ascq: 0x01)
+
+    // Command-layer codes (SPC-4 annex D).
+    public static let noSense = SenseCode(.noSense, asc: 0x00, ascq: 0x00)
+    public static let invalidFieldInParameterList = SenseCode(.illegalRequest, asc: 0x26, ascq: 0x00)
+    public static let parameterListLengthError = SenseCode(.illegalRequest, asc: 0x1A, ascq: 0x00)
+    /// The Data-Out length disagrees with the CDB (FCP-4 / SAM-5 overlength and underlength).
+    public static let invalidFieldInCommandInformationUnit = SenseCode(.illegalRequest, asc: 0x0E, ascq: 0x03)
+    public static let logicalUnitNotSupported = SenseCode(.illegalRequest, asc: 0x25, ascq: 0x00)
+    public static let savingParametersNotSupported = SenseCode(.illegalRequest, asc: 0x39, ascq: 0x00)
+    public static let invalidReleaseOfPersistentReservation = SenseCode(.illegalRequest, asc: 0x26, ascq: 0x04)
+    public static let insufficientRegistrationResources = SenseCode(.illegalRequest, asc: 0x55, ascq: 0x04)
+    public static let miscompareDuringVerify = SenseCode(.miscompare, asc: 0x1D, ascq: 0x00)
+    public static let internalTargetFailure = SenseCode(.hardwareError, asc: 0x44, ascq: 0x00)
+    public static let powerOnResetOccurred = SenseCode(.unitAttention, asc: 0x29, ascq: 0x00)
+    public static let busDeviceResetOccurred = SenseCode(.unitAttention, asc: 0x29, ascq: 0x03)
+    public static let reservationsPreempted = SenseCode(.unitAttention, asc: 0x2A, ascq: 0x03)
+    public static let reservationsReleased = SenseCode(.unitAttention, asc: 0x2A, ascq: 0x04)
+    public static let registrationsPreempted = SenseCode(.unitAttention, asc: 0x2A, ascq: 0x05)
+    public static let asymmetricAccessStateChanged = SenseCode(.unitAttention, asc: 0x2A, ascq: 0x06)
 }
 
 /// Which side of the data path failed: a medium error reads differently on a read.

@@ -1,14 +1,17 @@
 import ArgumentParser
 import BlockEngine
+import BlockISCSI
 import BlockdCore
 import Foundation
+import Logging
+import ServiceLifecycle
 
 @main
 struct Blockd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "blockd",
         abstract: "Crash-safe block volumes in files, served to initiators.",
-        subcommands: [VolumeCommand.self])
+        subcommands: [ServeCommand.self, VolumeCommand.self])
 }
 
 struct VolumeCommand: AsyncParsableCommand {
@@ -107,4 +110,105 @@ func emit(_ output: CommandOutput) throws {
     if !output.standardOutput.isEmpty { print(output.standardOutput, terminator: "") }
     if !output.standardError.isEmpty { FileHandle.standardError.write(Data(output.standardError.utf8)) }
     if output.exitCode != 0 { throw ExitCode(output.exitCode) }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve every volume in a directory as an iSCSI target (one LUN each).",
+        discussion: """
+            Each DIR/NAME.blk becomes target PREFIX:NAME with LUN 0. A volume that fails to open \
+            is reported and left untouched; the others are served. SIGINT or SIGTERM shut down \
+            gracefully: sessions end, the WAL is written back, volumes close.
+            """)
+
+    @Option(name: .long, help: "Directory of NAME.blk volume files (created if missing).")
+    var dataDir: String
+
+    @Option(name: .long, help: "Address and port to listen on.")
+    var portal: String = "127.0.0.1:3260"
+
+    @Option(name: .long, help: "Create volume NAME of SIZE if it is missing (repeatable), e.g. demo:1GiB.")
+    var create: [String] = []
+
+    @Option(name: .long, help: "Target name prefix; targets are PREFIX:NAME.")
+    var iqnPrefix: String = ServeConfiguration.defaultIQNPrefix
+
+    @Option(name: .long, help: "Block size of created volumes: 512 or 4096.")
+    var blockSize: Int = 4096
+
+    @Option(name: .long, help: "WAL size of created volumes.")
+    var walSize: ByteSize = ByteSize(bytes: 64 << 20)
+
+    @Option(name: .long, help: "CHAP an initiator must pass: [VOLUME=]USER:SECRET (repeatable; no VOLUME = all).")
+    var chap: [String] = []
+
+    @Option(name: .long, help: "The target's CHAP identity for mutual CHAP: [VOLUME=]USER:SECRET (repeatable).")
+    var mutualChap: [String] = []
+
+    @Option(name: .long, help: "CHAP for discovery sessions: USER:SECRET.")
+    var discoveryChap: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        _ = try serveConfiguration()
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
+    }
+
+    func serveConfiguration() throws -> ServeConfiguration {
+        do {
+            guard let colon = portal.lastIndex(of: ":"), let port = Int(portal[portal.index(after: colon)...]),
+                  (0...65535).contains(port) else {
+                throw ServeError.invalidArgument("--portal expects HOST:PORT, got '\(portal)'")
+            }
+            var host = String(portal[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            var configuration = ServeConfiguration(dataDirectory: dataDir, host: host, port: port, iqnPrefix: iqnPrefix)
+            configuration.creates = try create.map { (text) throws(ServeError) in try VolumeNames.parseCreate(text) }
+            configuration.newVolume = VolumeConfiguration(sizeBytes: 1 << 30, blockSizeBytes: blockSize,
+                                                          walSizeBytes: walSize.bytes)
+            for entry in chap {
+                let (volume, credentials) = try VolumeNames.parseCHAP(entry)
+                configuration.initiatorCHAP[volume] = credentials
+            }
+            for entry in mutualChap {
+                let (volume, credentials) = try VolumeNames.parseCHAP(entry)
+                configuration.targetCHAP[volume] = credentials
+            }
+            if let discoveryChap { configuration.discoveryCHAP = try VolumeNames.parseCHAP(discoveryChap).credentials }
+            for (name, size) in configuration.creates {
+                var geometry = configuration.newVolume
+                geometry.sizeBytes = size
+                do {
+                    try geometry.validate()
+                } catch {
+                    throw ServeError.invalidArgument("--create \(name): \(error)")
+                }
+            }
+            return configuration
+        } catch let error as ServeError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "blockd")
+        let daemon = BlockDaemon(configuration: try serveConfiguration(), logger: logger)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: daemon)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.error("blockd stopped with an error", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
 }

@@ -1,0 +1,35 @@
+// swift-tools-version: 6.1
+// libFuzzer targets for every parser that takes bytes from the network. Built separately
+// from the main package because a fuzzer has no `main` (libFuzzer provides it):
+//   scripts/fuzz.sh [SECONDS]
+import PackageDescription
+
+let package = Package(
+    name: "swift-block-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "swift-block", path: ".."),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "PDUFuzzer",
+            dependencies: [
+                .product(name: "BlockISCSI", package: "swift-block"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "LoginKeyFuzzer",
+            dependencies: [.product(name: "BlockISCSI", package: "swift-block")]
+        ),
+        .executableTarget(
+            name: "CDBFuzzer",
+            dependencies: [
+                .product(name: "BlockSCSI", package: "swift-block"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,308 @@
+// SCSI commands on a connection: accepting them into the window, collecting write data
+// (immediate, unsolicited, and solicited with R2Ts that honour MaxBurstLength and
+// MaxOutstandingR2T), executing them on the logical unit, and answering with Data-In and
+// status (in the last Data-In when it can go there), residuals included.
+
+import BlockEngine
+import BlockSCSI
+import NIOCore
+
+extension ISCSIConnectionHandler {
+    func handleSCSICommand(_ command: SCSICommandPDU) {
+        guard let session else { return }
+        guard !session.isDiscovery else {
+            // Discovery sessions carry only Text and Logout (RFC 7143 section 4.3).
+            reject(.protocolError, header: command.pdu.header)
+            return
+        }
+        if case .loggingOut = phase {
+            reject(.waitingForLogout, header: command.pdu.header)
+            return
+        }
+        guard acceptSequenced(immediate: command.immediate, cmdSN: command.cmdSN) else { return }
+        let itt = command.initiatorTaskTag
+        guard tasks[itt] == nil, let cdb = command.cdb else {
+            if !command.immediate { window.complete() }
+            reject(tasks[itt] == nil ? .invalidPDUField : .taskInProgress, header: command.pdu.header)
+            return
+        }
+        let expected = command.expectedDataTransferLength
+        let immediate = command.immediateData
+        let parameters = session.parameters
+        var task = CommandTask(id: takeTaskID(), initiatorTaskTag: itt, lun: LUNAddressing.decode(command.lunField),
+                               lunField: command.lunField, cdb: cdb, expectedLengthBytes: expected,
+                               read: command.read, write: command.write, countsInWindow: !command.immediate,
+                               state: .executing)
+        if expected > server.configuration.maxTransferBytes {
+            tasks[itt] = task
+            complete(task.id, itt: itt, result: TransportResult(.checkCondition(SenseData(.invalidFieldInCDB))))
+            return
+        }
+        guard command.write && expected > 0 else {
+            if immediate.readableBytes > 0 && !command.write {
+                protocolViolation("immediate data on a command without the W bit", header: command.pdu.header)
+                return
+            }
+            tasks[itt] = task
+            execute(itt, dataOut: nil)
+            return
+        }
+        let immediateBytes = immediate.readableBytes
+        guard immediateBytes <= expected, immediateBytes <= parameters.firstBurstLength,
+              parameters.immediateData || immediateBytes == 0,
+              command.final || !parameters.initialR2T else {
+            protocolViolation("unsolicited data beyond what was negotiated", header: command.pdu.header)
+            return
+        }
+        if immediateBytes == expected {
+            tasks[itt] = task
+            execute(itt, dataOut: immediate)
+            return
+        }
+        let unsolicitedEnd = command.final ? immediateBytes : min(parameters.firstBurstLength, expected)
+        var buffer = context!.channel.allocator.buffer(capacity: expected)
+        buffer.writeImmediateAndReserve(immediate, totalBytes: expected)
+        task.state = .collecting(WriteCollection(buffer: buffer, receivedBytes: immediateBytes,
+                                                 unsolicitedEnd: unsolicitedEnd, unsolicitedNextOffset: immediateBytes,
+                                                 nextSolicitOffset: unsolicitedEnd))
+        tasks[itt] = task
+        issueR2Ts(itt)
+    }
+
+    func takeTaskID() -> UInt64 {
+        nextTaskID &+= 1
+        return nextTaskID
+    }
+
+    // MARK: - Write data
+
+    func handleDataOut(_ data: DataOutPDU) {
+        let itt = data.initiatorTaskTag
+        // Data for an aborted or unknown task is dropped (it may still be in flight).
+        guard var task = tasks[itt], case var .collecting(collection) = task.state else { return }
+        let offset = data.bufferOffset
+        let length = data.data.readableBytes
+        guard offset >= 0, offset + length <= task.expectedLengthBytes else {
+            protocolViolation("Data-Out beyond the expected transfer length", header: data.pdu.header)
+            return
+        }
+        var sequenceDone = false
+        if data.targetTransferTag == 0xFFFF_FFFF {
+            guard offset == collection.unsolicitedNextOffset, data.dataSN == collection.unsolicitedNextDataSN,
+                  offset + length <= collection.unsolicitedEnd else {
+                protocolViolation("unsolicited Data-Out out of order (DataSN \(data.dataSN), offset \(offset))",
+                                  header: data.pdu.header)
+                return
+            }
+            collection.unsolicitedNextOffset += length
+            collection.unsolicitedNextDataSN &+= 1
+            if data.final && collection.unsolicitedNextOffset != collection.unsolicitedEnd {
+                protocolViolation("unsolicited data ended short of FirstBurstLength", header: data.pdu.header)
+                return
+            }
+        } else {
+            guard var sequence = collection.outstanding[data.targetTransferTag], offset == sequence.nextOffset,
+                  data.dataSN == sequence.nextDataSN, offset + length <= sequence.end else {
+                protocolViolation("solicited Data-Out out of order (DataSN \(data.dataSN), offset \(offset))",
+                                  header: data.pdu.header)
+                return
+            }
+            sequence.nextOffset += length
+            sequence.nextDataSN &+= 1
+            if data.final {
+                guard sequence.nextOffset == sequence.end else {
+                    protocolViolation("R2T sequence ended short", header: data.pdu.header)
+                    return
+                }
+                collection.outstanding[data.targetTransferTag] = nil
+                solicitedBytesOutstanding -= sequence.end - sequence.start
+                sequenceDone = true
+            } else {
+                collection.outstanding[data.targetTransferTag] = sequence
+            }
+        }
+        let payload = data.data
+        collection.buffer.setBuffer(payload, at: collection.buffer.readerIndex + offset)
+        collection.receivedBytes += length
+        if collection.receivedBytes == task.expectedLengthBytes && collection.outstanding.isEmpty
+            && collection.nextSolicitOffset >= task.expectedLengthBytes {
+            task.state = .executing
+            tasks[itt] = task
+            execute(itt, dataOut: collection.buffer)
+        } else {
+            task.state = .collecting(collection)
+            tasks[itt] = task
+            if sequenceDone {
+                issueR2Ts(itt)
+                drainR2TQueue()
+            }
+        }
+    }
+
+    /// Solicits the next ranges of a write, within MaxOutstandingR2T and the connection's
+    /// budget of outstanding solicited bytes (writes over budget queue for it).
+    func issueR2Ts(_ itt: UInt32) {
+        guard let session, var task = tasks[itt], case var .collecting(collection) = task.state else { return }
+        let parameters = session.parameters
+        let budget = server.configuration.maxSolicitedBytesPerConnection
+        // Bounded by MaxOutstandingR2T iterations.
+        while collection.outstanding.count < parameters.maxOutstandingR2T,
+              let range = DataTransferPlan.nextSolicitedRange(nextOffset: collection.nextSolicitOffset,
+                                                              totalBytes: task.expectedLengthBytes,
+                                                              maxBurstBytes: parameters.maxBurstLength) {
+            guard solicitedBytesOutstanding == 0 || solicitedBytesOutstanding + range.count <= budget else {
+                if !r2tQueue.contains(itt) { r2tQueue.append(itt) }
+                break
+            }
+            let tag = takeTargetTransferTag()
+            collection.outstanding[tag] = SolicitedSequence(start: range.lowerBound, end: range.upperBound,
+                                                            nextOffset: range.lowerBound, nextDataSN: 0)
+            send(.readyToTransfer(initiatorTaskTag: itt, lunField: task.lunField, targetTransferTag: tag,
+                                  r2tSN: collection.r2tSN, bufferOffset: range.lowerBound,
+                                  desiredLengthBytes: range.count))
+            collection.r2tSN &+= 1
+            collection.nextSolicitOffset = range.upperBound
+            solicitedBytesOutstanding += range.count
+        }
+        task.state = .collecting(collection)
+        tasks[itt] = task
+    }
+
+    func drainR2TQueue() {
+        let waiting = r2tQueue
+        r2tQueue.removeAll()
+        for itt in waiting { issueR2Ts(itt) }
+    }
+
+    /// A broken data sequence cannot be recovered at ErrorRecoveryLevel 0: reject the PDU and
+    /// drop the connection (the initiator reconnects and retries).
+    func protocolViolation(_ what: String, header: BasicHeaderSegment) {
+        logger.warning("protocol violation, closing the connection", metadata: ["what": "\(what)"])
+        sendFinal(.reject(reason: .protocolError, rejectedHeader: header))
+    }
+
+    // MARK: - Execution
+
+    func execute(_ itt: UInt32, dataOut: ByteBuffer?) {
+        guard let session, let task = tasks[itt], let context else { return }
+        guard let lun = task.lun, let unit = session.logicalUnits[lun] else {
+            let request = SCSICommandRequest(cdb: task.cdb, nexus: session.nexus, lun: task.lun ?? .max,
+                                             expectedDataTransferLength: task.expectedLengthBytes, dataOut: nil,
+                                             taskTag: itt)
+            let result = AbsentLogicalUnit.result(for: request, reportedLUNs: session.logicalUnits.keys.sorted())
+            complete(task.id, itt: itt, result: TransportResult(result))
+            return
+        }
+        // When the CDB and the iSCSI expected length disagree, the command runs on the data
+        // both agree on (whole blocks) and the difference is reported as a residual
+        // (RFC 7143 section 11.4.5.2, FCP-4 9.4.2 option a).
+        var dataOut = dataOut
+        var residual: Residual? = nil
+        let provided = task.write ? task.expectedLengthBytes : 0
+        if let needed = SCSICommandInfo.dataOutLength(cdb: task.cdb, blockSizeBytes: unit.blockSizeBytes),
+           needed != provided {
+            residual = needed > provided ? .overflow(needed - provided) : .underflow(provided - needed)
+            let usable = min(needed, provided) / unit.blockSizeBytes * unit.blockSizeBytes
+            dataOut = needed == 0 ? nil : (dataOut?.getSlice(at: dataOut!.readerIndex, length: usable) ?? ByteBuffer())
+        }
+        let request = SCSICommandRequest(cdb: task.cdb, nexus: session.nexus, lun: lun,
+                                         expectedDataTransferLength: task.expectedLengthBytes, dataOut: dataOut,
+                                         taskTag: itt)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let taskID = task.id
+        Task {
+            var outcome = TransportResult(await unit.execute(request))
+            outcome.residualOverride = residual
+            let result = outcome
+            eventLoop.execute {
+                handler.value.complete(taskID, itt: itt, result: result)
+            }
+        }
+    }
+
+    /// A task finished: answer it (unless aborted), free its window slot, wake waiters.
+    func complete(_ taskID: UInt64, itt: UInt32, result: TransportResult) {
+        guard let task = tasks[itt], task.id == taskID else { return }
+        tasks[itt] = nil
+        if task.countsInWindow { window.complete() }
+        if case .aborted = task.state {
+            // No response for an aborted task.
+        } else {
+            answer(task, result)
+        }
+        for waiter in task.endWaiters { waiter() }
+        flushIfNeeded()
+        finishLogoutIfIdle()
+    }
+
+    private func answer(_ task: CommandTask, _ result: TransportResult) {
+        guard let session else { return }
+        let expected = task.expectedLengthBytes
+        // Data goes back only for a read, and never beyond the expected length.
+        let allowed = task.read ? expected : 0
+        var dataIn = result.dataIn
+        let produced = dataIn?.readableBytes ?? 0
+        if produced > allowed {
+            dataIn = allowed > 0 ? dataIn!.getSlice(at: dataIn!.readerIndex, length: allowed) : nil
+        }
+        var residual = result.residualOverride ?? .none
+        if result.residualOverride == nil {
+            if produced > allowed {
+                residual = .overflow(produced - allowed)
+            } else if task.read && produced < expected {
+                residual = .underflow(expected - produced)
+            }
+        }
+        let statusFits = result.status == SCSIStatus.good.rawValue && result.sense == nil
+        var dataSN: UInt32 = 0
+        if let data = dataIn, data.readableBytes > 0 {
+            let segments = DataTransferPlan.dataInSegments(
+                totalBytes: data.readableBytes, maxSegmentBytes: session.parameters.initiatorMaxRecvDataSegmentLength,
+                maxBurstBytes: session.parameters.maxBurstLength)
+            for segment in segments {
+                let slice = data.getSlice(at: data.readerIndex + segment.offset, length: segment.lengthBytes)!
+                let withStatus = segment.last && statusFits
+                send(.dataIn(initiatorTaskTag: task.initiatorTaskTag, lunField: task.lunField, data: slice,
+                             dataSN: segment.dataSN, bufferOffset: segment.offset, final: segment.final,
+                             status: withStatus ? result.status : nil, residual: residual))
+            }
+            dataSN = UInt32(segments.count)
+            if statusFits { return }
+        }
+        send(.scsiResponse(initiatorTaskTag: task.initiatorTaskTag, status: result.status, sense: result.sense,
+                           residual: residual, expDataSN: dataSN))
+    }
+}
+
+/// A command's outcome as the transport answers it.
+struct TransportResult {
+    var status: UInt8
+    var sense: ByteBuffer?
+    var dataIn: ByteBuffer?
+    /// Set when the transport itself decided the residual (CDB and EDTL disagree).
+    var residualOverride: Residual? = nil
+
+    init(status: UInt8, sense: ByteBuffer?, dataIn: ByteBuffer?) {
+        self.status = status
+        self.sense = sense
+        self.dataIn = dataIn
+    }
+
+    init(_ result: SCSIResult) {
+        self.init(status: result.status.rawValue, sense: result.senseData, dataIn: result.dataIn)
+    }
+}
+
+extension ByteBuffer {
+    /// Writes `immediate` and moves the writer index to `totalBytes` without zeroing the
+    /// rest (every byte up to `totalBytes` is written by Data-Out before the buffer is used).
+    mutating func writeImmediateAndReserve(_ immediate: ByteBuffer, totalBytes: Int) {
+        var copy = immediate
+        writeBuffer(&copy)
+        let missing = totalBytes - readableBytes
+        if missing > 0 {
+            writeWithUnsafeMutableBytes(minimumWritableBytes: missing) { _ in missing }
+        }
+    }
+}

@@ -1,0 +1,332 @@
+// One iSCSI connection (and, with MaxConnections=1, its session): login, then the full
+// feature phase. Runs on the channel's event loop; SCSI commands execute as tasks and come
+// back to the loop to answer.
+//
+// Invariants:
+// - StatSN is assigned when a status-carrying PDU is written, in write order.
+// - Every accepted non-immediate command leaves the CmdSN window (`window.complete()`)
+//   exactly once: when its response is written, or when it is aborted.
+// - An aborted task never sends a response; a task management response is written only
+//   after the tasks it aborted have finished.
+
+import BlockEngine
+import BlockSCSI
+import Logging
+import NIOCore
+
+/// Shared, immutable-ish context of the server every connection needs.
+final class ServerContext: Sendable {
+    let configuration: ISCSIServerConfiguration
+    let registry = SessionRegistry()
+    let catalog: TargetCatalog
+
+    init(configuration: ISCSIServerConfiguration, catalog: TargetCatalog) {
+        self.configuration = configuration
+        self.catalog = catalog
+    }
+}
+
+final class ISCSIConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = InboundPDU
+    typealias OutboundOut = ISCSIPDU
+
+    enum Phase {
+        case login
+        case fullFeature
+        /// Logout accepted: no new commands; answer once in-flight tasks are done.
+        case loggingOut(initiatorTaskTag: UInt32, reasonCode: UInt8)
+        case closed
+    }
+
+    let server: ServerContext
+    let framing: ISCSIFramingSettings
+    var logger: Logger
+    var phase = Phase.login
+    var negotiator: LoginNegotiator
+    var context: ChannelHandlerContext?
+
+    // Sequence numbers.
+    var statSN: UInt32 = 0
+    var loginCmdSN: UInt32 = 0
+    var loginStarted = false
+    var window = CommandWindow(initialCmdSN: 0, capacity: 1)
+
+    // The session, once logged in.
+    var session: SessionState?
+    var tasks: [UInt32: CommandTask] = [:]
+    var nextTargetTransferTag: UInt32 = 1
+    var nextTaskID: UInt64 = 0
+    var solicitedBytesOutstanding = 0
+    /// Write tasks waiting for R2T budget, oldest first.
+    var r2tQueue: [UInt32] = []
+    var textContinuation: TextContinuation?
+    var needsFlush = false
+
+    // Liveness.
+    var lastReceiveNs: UInt64 = 0
+    var pingOutstanding: (targetTransferTag: UInt32, sentNs: UInt64)?
+    var livenessTask: RepeatedTask?
+    var loginTimeout: Scheduled<Void>?
+
+    init(server: ServerContext, framing: ISCSIFramingSettings) {
+        self.server = server
+        self.framing = framing
+        self.logger = server.configuration.logger
+        self.negotiator = LoginNegotiator(catalog: server.catalog, limits: server.configuration.limits,
+                                          portalGroupTag: server.configuration.portalGroupTag)
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        logger[metadataKey: "peer"] = "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"
+        lastReceiveNs = nowNs()
+        let timeoutMs = server.configuration.loginTimeoutMs
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        loginTimeout = context.eventLoop.scheduleTask(in: .milliseconds(timeoutMs)) {
+            guard case .login = handler.value.phase else { return }
+            handler.value.logger.warning("login timed out")
+            handler.value.close()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        tearDown()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.warning("connection error, closing", metadata: ["error": "\(error)"])
+        close()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let inbound = unwrapInboundIn(data)
+        lastReceiveNs = nowNs()
+        logger.trace("PDU in", metadata: [
+            "opcode": "\(inbound.pdu.header.opcodeValue)", "itt": "\(inbound.pdu.header.initiatorTaskTag)",
+            "data_bytes": "\(inbound.pdu.data.readableBytes)", "flags": "\(inbound.pdu.header[byte: 1])",
+        ])
+        if let problem = inbound.problem {
+            handleFramingProblem(problem, header: inbound.pdu.header)
+            return
+        }
+        switch phase {
+        case .login:
+            handleLoginPhase(inbound.pdu)
+        case .fullFeature, .loggingOut:
+            handleFullFeature(inbound.pdu)
+        case .closed:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: - Sending
+
+    /// Writes a PDU, stamping StatSN/ExpCmdSN/MaxCmdSN. Flushes at the end of the read burst,
+    /// or at once when `flush` (answers that come back from tasks).
+    func send(_ pdu: ISCSIPDU, flush: Bool = false, promise: EventLoopPromise<Void>? = nil) {
+        guard let context else { return }
+        if case .closed = phase { return }
+        var pdu = pdu
+        pdu.stamp(statSN: statSN, expCmdSN: window.expCmdSN, maxCmdSN: window.maxCmdSN)
+        if pdu.carriesStatus { statSN &+= 1 }
+        context.write(wrapOutboundOut(pdu), promise: promise)
+        if flush {
+            context.flush()
+            needsFlush = false
+        } else {
+            needsFlush = true
+        }
+    }
+
+    /// Sends a last PDU and closes the connection once it is on the wire.
+    func sendFinal(_ pdu: ISCSIPDU) {
+        guard let context else { return }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        send(pdu, flush: true, promise: written)
+        phase = .closed
+        let channel = context.channel
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func flushIfNeeded() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    func reject(_ reason: RejectReason, header: BasicHeaderSegment) {
+        logger.info("rejecting PDU", metadata: ["reason": "\(reason)", "opcode": "\(header.opcodeValue)"])
+        send(.reject(reason: reason, rejectedHeader: header))
+    }
+
+    /// Closes the connection now.
+    func close() {
+        guard let context else { return }
+        if case .closed = phase { return }
+        phase = .closed
+        context.flush()
+        context.close(promise: nil)
+    }
+
+    private func handleFramingProblem(_ problem: PDUFramingProblem, header: BasicHeaderSegment) {
+        switch problem {
+        case .dataDigestMismatch:
+            reject(.dataDigestError, header: header)
+        case .dataSegmentTooLong:
+            reject(.protocolError, header: header)
+        }
+        flushIfNeeded()
+    }
+
+    // MARK: - Full feature phase dispatch
+
+    private func handleFullFeature(_ pdu: ISCSIPDU) {
+        switch pdu.opcode {
+        case .scsiCommand:
+            handleSCSICommand(SCSICommandPDU(pdu))
+        case .dataOut:
+            handleDataOut(DataOutPDU(pdu))
+        case .nopOut:
+            handleNOPOut(NOPOutPDU(pdu))
+        case .taskManagementRequest:
+            handleTaskManagement(TaskManagementRequestPDU(pdu))
+        case .textRequest:
+            handleText(TextRequestPDU(pdu))
+        case .logoutRequest:
+            handleLogout(LogoutRequestPDU(pdu))
+        case .snackRequest:
+            // ErrorRecoveryLevel 0: no SNACK support.
+            reject(.snackReject, header: pdu.header)
+        case .loginRequest:
+            reject(.protocolError, header: pdu.header)
+        case .none:
+            reject(.commandNotSupported, header: pdu.header)
+        default:
+            // A target-to-initiator opcode from the initiator.
+            reject(.protocolError, header: pdu.header)
+        }
+    }
+
+    /// Accepts a non-immediate command into the CmdSN window; false means ignore it silently.
+    func acceptSequenced(immediate: Bool, cmdSN: UInt32) -> Bool {
+        immediate || window.accept(cmdSN)
+    }
+
+    // MARK: - NOP
+
+    private func handleNOPOut(_ nop: NOPOutPDU) {
+        if nop.initiatorTaskTag == 0xFFFF_FFFF {
+            // An answer to our ping (or an initiator keep-alive that wants no answer).
+            if let ping = pingOutstanding, nop.targetTransferTag == ping.targetTransferTag { pingOutstanding = nil }
+            return
+        }
+        guard acceptSequenced(immediate: nop.immediate, cmdSN: nop.cmdSN) else { return }
+        var echo = nop.pingData
+        if let session, echo.readableBytes > session.parameters.initiatorMaxRecvDataSegmentLength {
+            echo = echo.getSlice(at: echo.readerIndex, length: session.parameters.initiatorMaxRecvDataSegmentLength)!
+        }
+        if !nop.immediate { window.complete() }
+        send(.nopIn(initiatorTaskTag: nop.initiatorTaskTag, targetTransferTag: 0xFFFF_FFFF,
+                    lunField: nop.lunField, data: echo))
+    }
+
+    /// Pings an idle initiator and drops a connection whose ping goes unanswered.
+    func checkLiveness() {
+        guard case .fullFeature = phase else { return }
+        let now = nowNs()
+        let timeoutNs = UInt64(server.configuration.nopInTimeoutMs) * 1_000_000
+        if let ping = pingOutstanding {
+            if now - ping.sentNs >= timeoutNs {
+                logger.warning("initiator did not answer a NOP-In ping, closing")
+                close()
+            }
+            return
+        }
+        let intervalNs = UInt64(server.configuration.nopInIntervalMs) * 1_000_000
+        guard now - lastReceiveNs >= intervalNs else { return }
+        let tag = takeTargetTransferTag()
+        pingOutstanding = (tag, now)
+        send(.nopIn(initiatorTaskTag: 0xFFFF_FFFF, targetTransferTag: tag, lunField: 0, data: ByteBuffer()),
+             flush: true)
+    }
+
+    func takeTargetTransferTag() -> UInt32 {
+        let tag = nextTargetTransferTag
+        nextTargetTransferTag &+= 1
+        if nextTargetTransferTag == 0xFFFF_FFFF { nextTargetTransferTag = 1 }
+        return tag
+    }
+
+    // MARK: - Logout and teardown
+
+    private func handleLogout(_ logout: LogoutRequestPDU) {
+        guard acceptSequenced(immediate: logout.immediate, cmdSN: logout.cmdSN) else { return }
+        if !logout.immediate { window.complete() }
+        switch logout.reasonCode {
+        case 0, 1:
+            phase = .loggingOut(initiatorTaskTag: logout.initiatorTaskTag, reasonCode: logout.reasonCode)
+            finishLogoutIfIdle()
+        default:
+            // Connection recovery needs ErrorRecoveryLevel 2.
+            send(.logoutResponse(initiatorTaskTag: logout.initiatorTaskTag, response: 2,
+                                 time2WaitSeconds: 0, time2RetainSeconds: 0))
+        }
+    }
+
+    /// Answers a pending logout once no task runs.
+    func finishLogoutIfIdle() {
+        guard case let .loggingOut(tag, _) = phase, tasks.isEmpty else { return }
+        logger.info("logout")
+        sendFinal(.logoutResponse(initiatorTaskTag: tag, response: 0, time2WaitSeconds: 0, time2RetainSeconds: 0))
+    }
+
+    /// Another login reinstated this session.
+    func closeForReinstatement() {
+        logger.info("session reinstated by a new login; closing the old connection")
+        abortAllTasks()
+        close()
+    }
+
+    /// Server shutdown: stop taking commands, let running ones finish, then close.
+    func shutdownGracefully() {
+        switch phase {
+        case .fullFeature:
+            phase = .loggingOut(initiatorTaskTag: 0xFFFF_FFFF, reasonCode: 0)
+            send(.asyncMessage(event: 1, parameter3: 0), flush: true)
+            if tasks.isEmpty { close() }
+        case .login:
+            close()
+        default:
+            break
+        }
+    }
+
+    private func tearDown() {
+        livenessTask?.cancel()
+        livenessTask = nil
+        loginTimeout?.cancel()
+        abortAllTasks()
+        if let session, let context {
+            server.registry.unbind(tsih: session.tsih, channel: context.channel)
+            for unit in session.logicalUnits.values { unit.nexusLost(session.nexus) }
+            logger.info("session ended")
+        }
+        session = nil
+        phase = .closed
+        context = nil
+    }
+}
+
+func nowNs() -> UInt64 { DispatchTimeNs.now() }
+
+enum DispatchTimeNs {
+    static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+}

@@ -1,0 +1,103 @@
+// The iSCSI portal: a SwiftNIO server whose connections run ISCSIConnectionHandler.
+
+import BlockSCSI
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// An iSCSI target server. Start it, add or remove targets while it runs, shut it down.
+public final class ISCSIServer: Sendable {
+    let context: ServerContext
+    private let group: any EventLoopGroup
+    private let listener = Mutex<(any Channel)?>(nil)
+    private let connections = Mutex<[ObjectIdentifier: ConnectionReference]>([:])
+
+    /// A server on `group` (e.g. `MultiThreadedEventLoopGroup.singleton`).
+    public init(configuration: ISCSIServerConfiguration, targets: [ISCSITargetDefinition],
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        let catalog = TargetCatalog(targets: [], portalGroupTag: configuration.portalGroupTag,
+                                    discoveryAuthentication: configuration.discoveryAuthentication)
+        self.context = ServerContext(configuration: configuration, catalog: catalog)
+        self.group = group
+        for target in targets { addTarget(target) }
+    }
+
+    /// Starts listening; returns the bound address (useful with port 0).
+    public func start() async throws -> SocketAddress {
+        let context = self.context
+        let server = self
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let framing = ISCSIFramingSettings()
+                    let handler = ISCSIConnectionHandler(server: context, framing: framing)
+                    let operations = channel.pipeline.syncOperations
+                    try operations.addHandler(ByteToMessageHandler(ISCSIPDUDecoder(settings: framing)))
+                    try operations.addHandler(ISCSIPDUEncoder(settings: framing))
+                    try operations.addHandler(handler)
+                    server.track(channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                }
+            }
+        let channel = try await bootstrap.bind(host: context.configuration.host, port: context.configuration.port).get()
+        listener.withLock { $0 = channel }
+        context.configuration.logger.info("iSCSI portal listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        return channel.localAddress!
+    }
+
+    private func track(_ channel: any Channel, handler: NIOLoopBound<ISCSIConnectionHandler>) {
+        let key = ObjectIdentifier(channel)
+        connections.withLock { $0[key] = ConnectionReference(channel: channel, handler: handler) }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = connections.withLock { $0.removeValue(forKey: key) }
+        }
+    }
+
+    /// Serves `target` from now on (replacing one with the same name).
+    public func addTarget(_ target: ISCSITargetDefinition) {
+        let registry = context.registry
+        for unit in target.logicalUnits.values {
+            // PREEMPT AND ABORT reaches the tasks of the preempted sessions, wherever they are.
+            unit.abortTasksHandler = { nexuses, lun in
+                await withTaskGroup(of: Void.self) { group in
+                    for connection in registry.allConnections() {
+                        group.addTask { await connection.abortTasks(of: nexuses, lun: lun) }
+                    }
+                }
+            }
+        }
+        context.catalog.add(target)
+    }
+
+    /// Stops serving the target named `name` and closes its sessions.
+    public func removeTarget(named name: String) {
+        guard context.catalog.remove(named: name) != nil else { return }
+        for connection in context.registry.connections(toTarget: name) { connection.run { $0.close() } }
+    }
+
+    /// The targets served now.
+    public var targets: [ISCSITargetDefinition] { context.catalog.allDefinitions }
+
+    /// Stops listening, lets running commands finish, closes every connection. Waits at most
+    /// `timeoutMs` for connections to close.
+    public func shutdown(timeoutMs: Int64 = 10_000) async {
+        let channel = listener.withLock { channel in
+            defer { channel = nil }
+            return channel
+        }
+        try? await channel?.close()
+        let open = connections.withLock { Array($0.values) }
+        for connection in open { connection.run { $0.shutdownGracefully() } }
+        let deadline = NIODeadline.now() + .milliseconds(timeoutMs)
+        for connection in open {
+            let closed = connection.channel.closeFuture
+            let timeout = connection.channel.eventLoop.scheduleTask(deadline: deadline) { connection.channel.close(promise: nil) }
+            try? await closed.get()
+            timeout.cancel()
+        }
+    }
+}

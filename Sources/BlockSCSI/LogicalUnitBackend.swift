@@ -1,0 +1,32 @@
+// The engine surface the command layer uses, as a protocol so tests can wrap a real volume
+// (to observe FUA flags or inject engine errors) without a second implementation of the engine.
+//
+// Invariant: `Volume` is the only production conformer; nothing here adds behaviour.
+
+import BlockEngine
+import NIOCore
+
+/// The block-device operations a logical unit needs; `Volume` provides all of them.
+protocol LogicalUnitBackend: Sendable {
+    var blockSizeBytes: Int { get }
+    var blockCount: UInt64 { get }
+    var uuid: VolumeUUID { get }
+    func readNow(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError)
+    func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError)
+    func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError)
+    func flush() async throws(BlockError)
+    func blockStatus(at lba: UInt64, blockCount: UInt64) throws(BlockError) -> [BlockStatusExtent]
+}
+
+extension Volume: LogicalUnitBackend {}
+
+/// A slice of a NIO buffer handed to the engine without copying.
+struct ByteBufferWriteSource: BlockWriteSource {
+    let buffer: ByteBuffer
+
+    var byteCount: Int { buffer.readableBytes }
+
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try buffer.withUnsafeReadableBytes(body)
+    }
+}

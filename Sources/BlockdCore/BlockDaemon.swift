@@ -1,0 +1,120 @@
+// `blockd serve`: opens every volume in the data directory, serves each as an iSCSI target
+// with one LUN, and shuts down gracefully (sessions closed, WAL written back, volumes
+// closed) on SIGINT/SIGTERM through swift-service-lifecycle.
+
+import BlockEngine
+import BlockISCSI
+import BlockSCSI
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The serving daemon, a `Service` for a `ServiceGroup`.
+public final class BlockDaemon: Service, Sendable {
+    public let configuration: ServeConfiguration
+    let logger: Logger
+    private let started: AsyncStream<Int>.Continuation
+    /// Yields the bound port once the portal listens (tests use port 0).
+    public let boundPorts: AsyncStream<Int>
+
+    public init(configuration: ServeConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        (boundPorts, started) = AsyncStream.makeStream(of: Int.self)
+    }
+
+    public func run() async throws {
+        let volumes = try await openVolumes()
+        var targets: [ISCSITargetDefinition] = []
+        for (name, volume) in volumes {
+            do {
+                targets.append(try makeTarget(name: name, volume: volume))
+            } catch {
+                logger.error("cannot serve volume", metadata: ["volume": "\(name)", "error": "\(error)"])
+            }
+        }
+        var serverConfiguration = ISCSIServerConfiguration(host: configuration.host, port: configuration.port)
+        serverConfiguration.logger = logger
+        if let discovery = configuration.discoveryCHAP {
+            serverConfiguration.discoveryAuthentication = LoginAuthentication(initiatorCredentials: discovery)
+        }
+        let server = ISCSIServer(configuration: serverConfiguration, targets: targets)
+        do {
+            let address = try await server.start()
+            logger.info("serving", metadata: ["targets": "\(targets.map(\.name))", "portal": "\(address)"])
+            started.yield(address.port ?? configuration.port)
+        } catch {
+            await closeAll(volumes)
+            throw ServeError.startFailed("cannot listen on \(configuration.host):\(configuration.port): \(error)")
+        }
+        started.finish()
+        try? await gracefulShutdown()
+        logger.info("shutting down")
+        await server.shutdown()
+        await closeAll(volumes)
+        logger.info("stopped")
+    }
+
+    /// Opens every `*.blk` file; a volume that fails is reported and left untouched.
+    func openVolumes() async throws -> [(String, Volume)] {
+        let directory = configuration.dataDirectory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let options = VolumeOptions(logger: logger)
+        for (name, sizeBytes) in configuration.creates {
+            let path = volumePath(name)
+            guard !FileManager.default.fileExists(atPath: path) else { continue }
+            var geometry = configuration.newVolume
+            geometry.sizeBytes = sizeBytes
+            do {
+                let volume = try await Volume.create(at: path, configuration: geometry, options: options)
+                try await volume.close()
+                logger.info("created volume", metadata: ["volume": "\(name)", "size_bytes": "\(sizeBytes)"])
+            } catch {
+                logger.error("cannot create volume", metadata: ["volume": "\(name)", "error": "\(error)"])
+            }
+        }
+        let files = (try FileManager.default.contentsOfDirectory(atPath: directory))
+            .filter { $0.hasSuffix(VolumeNames.fileExtension) }.sorted()
+        var volumes: [(String, Volume)] = []
+        for file in files {
+            let name = String(file.dropLast(VolumeNames.fileExtension.count))
+            guard VolumeNames.isValid(name) else {
+                logger.error("skipping volume with an unusable name", metadata: ["file": "\(file)"])
+                continue
+            }
+            var volumeOptions = options
+            volumeOptions.metricsLabel = name
+            do {
+                volumes.append((name, try await Volume.open(at: volumePath(name), options: volumeOptions)))
+            } catch {
+                logger.error("volume failed to open; left untouched", metadata: ["volume": "\(name)", "error": "\(error)"])
+            }
+        }
+        return volumes
+    }
+
+    func makeTarget(name: String, volume: Volume) throws -> ISCSITargetDefinition {
+        let targetName = configuration.targetName(forVolume: name)
+        var unitConfiguration = SCSILogicalUnitConfiguration()
+        unitConfiguration.targetName = targetName
+        unitConfiguration.reservationFilePath = volumePath(name) + ".pr"
+        unitConfiguration.logger = logger
+        let unit = try SCSILogicalUnit(volume: volume, configuration: unitConfiguration)
+        return ISCSITargetDefinition(name: targetName, alias: name, logicalUnits: [0: unit],
+                                     authentication: configuration.authentication(forVolume: name))
+    }
+
+    func volumePath(_ name: String) -> String {
+        configuration.dataDirectory + "/" + name + VolumeNames.fileExtension
+    }
+
+    private func closeAll(_ volumes: [(String, Volume)]) async {
+        for (name, volume) in volumes {
+            do {
+                try await volume.close()
+            } catch {
+                logger.error("volume did not close cleanly", metadata: ["volume": "\(name)", "error": "\(error)"])
+            }
+        }
+    }
+}

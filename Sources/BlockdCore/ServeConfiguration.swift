@@ -1,0 +1,114 @@
+// What `blockd serve` serves: every volume in a data directory as its own iSCSI target.
+
+import BlockEngine
+import BlockISCSI
+
+/// Settings of `blockd serve`.
+public struct ServeConfiguration: Sendable {
+    /// Directory holding `NAME.blk` volume files.
+    public var dataDirectory: String
+    public var host: String
+    public var port: Int
+    /// Target names are `PREFIX:NAME`.
+    public var iqnPrefix: String
+    /// Volumes to create when missing: name and size.
+    public var creates: [(name: String, sizeBytes: UInt64)]
+    /// Geometry of volumes `creates` makes.
+    public var newVolume: VolumeConfiguration
+    /// CHAP the initiator must pass, per volume name (`*` for every target).
+    public var initiatorCHAP: [String: CHAPCredentials]
+    /// The target's own CHAP identity for mutual CHAP, per volume name (`*` for every target).
+    public var targetCHAP: [String: CHAPCredentials]
+    public var discoveryCHAP: CHAPCredentials?
+
+    public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 3260,
+                iqnPrefix: String = ServeConfiguration.defaultIQNPrefix,
+                creates: [(name: String, sizeBytes: UInt64)] = [],
+                newVolume: VolumeConfiguration = VolumeConfiguration(sizeBytes: 1 << 30),
+                initiatorCHAP: [String: CHAPCredentials] = [:], targetCHAP: [String: CHAPCredentials] = [:],
+                discoveryCHAP: CHAPCredentials? = nil) {
+        self.dataDirectory = dataDirectory
+        self.host = host
+        self.port = port
+        self.iqnPrefix = iqnPrefix
+        self.creates = creates
+        self.newVolume = newVolume
+        self.initiatorCHAP = initiatorCHAP
+        self.targetCHAP = targetCHAP
+        self.discoveryCHAP = discoveryCHAP
+    }
+
+    public static let defaultIQNPrefix = "iqn.2026-11.org.swift-block"
+
+    /// The target name for the volume called `name`.
+    public func targetName(forVolume name: String) -> String {
+        "\(iqnPrefix):\(VolumeNames.iqnComponent(name))"
+    }
+
+    func authentication(forVolume name: String) -> LoginAuthentication {
+        LoginAuthentication(initiatorCredentials: initiatorCHAP[name] ?? initiatorCHAP["*"],
+                            targetCredentials: targetCHAP[name] ?? targetCHAP["*"])
+    }
+}
+
+/// Volume names as they appear in files and target names.
+public enum VolumeNames {
+    static let fileExtension = ".blk"
+
+    /// Letters, digits, `-`, `_` and `.`, 1 to 64 characters, not starting with `.`.
+    public static func isValid(_ name: String) -> Bool {
+        guard (1...64).contains(name.count), !name.hasPrefix(".") else { return false }
+        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+    }
+
+    /// An iSCSI name component: lower case, `_` becomes `-` (RFC 3720 allows `-`, `.`, `:`).
+    static func iqnComponent(_ name: String) -> String {
+        String(name.lowercased().map { $0 == "_" ? "-" : $0 })
+    }
+
+    /// `NAME:SIZE` from the command line.
+    public static func parseCreate(_ text: String) throws(ServeError) -> (name: String, sizeBytes: UInt64) {
+        guard let colon = text.lastIndex(of: ":") else {
+            throw .invalidArgument("--create expects NAME:SIZE, got '\(text)'")
+        }
+        let name = String(text[..<colon])
+        guard isValid(name) else {
+            throw .invalidArgument("invalid volume name '\(name)' (letters, digits, '-', '_', '.'; at most 64)")
+        }
+        do {
+            return (name, try ByteSize(parsing: String(text[text.index(after: colon)...])).bytes)
+        } catch {
+            throw .invalidArgument(error.description)
+        }
+    }
+
+    /// `USER:SECRET`, optionally prefixed `VOLUME=`.
+    public static func parseCHAP(_ text: String) throws(ServeError) -> (volume: String, credentials: CHAPCredentials) {
+        var rest = Substring(text)
+        var volume = "*"
+        if let equals = rest.firstIndex(of: "=") {
+            volume = String(rest[..<equals])
+            rest = rest[rest.index(after: equals)...]
+        }
+        guard let colon = rest.firstIndex(of: ":"), colon != rest.startIndex, rest.index(after: colon) != rest.endIndex else {
+            throw .invalidArgument("CHAP credentials must look like [VOLUME=]USER:SECRET")
+        }
+        let secret = String(rest[rest.index(after: colon)...])
+        // RFC 7143 section 12.1.3: secrets of at least 12 bytes are RECOMMENDED; libiscsi and
+        // Linux accept shorter ones, so only an empty secret is refused.
+        return (volume, CHAPCredentials(username: String(rest[..<colon]), secret: secret))
+    }
+}
+
+/// Errors of `blockd serve`.
+public enum ServeError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidArgument(String)
+    case startFailed(String)
+
+    public var description: String {
+        switch self {
+        case let .invalidArgument(message): return message
+        case let .startFailed(message): return message
+        }
+    }
+}

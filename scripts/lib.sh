@@ -1,0 +1,46 @@
+# Shared helpers for the end-to-end scripts: start and stop blockd, wait for a port.
+# Sourced, not run.
+
+# start_blockd DATA_DIR PORT LOG [extra serve arguments...]: starts blockd serve in the
+# background and sets BLOCKD_PID; waits until the portal accepts connections.
+start_blockd() {
+    local data_dir=$1 port=$2 log=$3
+    shift 3
+    "$BLOCKD" serve --data-dir "$data_dir" --portal "127.0.0.1:$port" "$@" >>"$log" 2>&1 &
+    BLOCKD_PID=$!
+    wait_for_port "$port" || { echo "blockd did not start; log:" >&2; tail -20 "$log" >&2; return 1; }
+}
+
+# stop_blockd [SIGNAL]: stops the blockd started by start_blockd (TERM by default) and waits.
+stop_blockd() {
+    local signal=${1:-TERM}
+    if [[ -n "${BLOCKD_PID:-}" ]] && kill -0 "$BLOCKD_PID" 2>/dev/null; then
+        kill -"$signal" "$BLOCKD_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$BLOCKD_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$BLOCKD_PID" 2>/dev/null || true
+        wait "$BLOCKD_PID" 2>/dev/null || true
+    fi
+    BLOCKD_PID=
+}
+
+# wait_for_port PORT: up to 20 s for 127.0.0.1:PORT to accept a TCP connection.
+wait_for_port() {
+    for _ in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# free_port: a TCP port nothing listens on.
+free_port() {
+    local port
+    for _ in $(seq 1 50); do
+        port=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+    done
+    return 1
+}
