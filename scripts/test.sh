@@ -1,8 +1,33 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need, builds, and runs every test.
-# BLOCKENGINE_CRASH_POINTS=20000 scripts/test.sh runs a longer crash simulation.
+# The test command: installs what the tests need, then runs every test.
+#   1. unit, concurrency and crash-simulation tests (swift test);
+#   2. libiscsi's conformance suite against a freshly started blockd (scripts/conformance.sh);
+#   3. data integrity through QEMU's iSCSI initiator, including a SIGKILL (scripts/qemu-integration.sh);
+#   4. the libFuzzer targets for a bounded time (scripts/fuzz.sh).
+# BLOCKENGINE_CRASH_POINTS=20000 scripts/test.sh runs a longer crash simulation;
+# FUZZ_SECONDS sets the time per fuzzer (default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh --test
+
+step() { echo; echo "=== $* ==="; }
+
+step "unit tests"
 swift build --build-tests
 swift test --skip-build
+
+step "release build of blockd"
+swift build -c release --product blockd
+export BLOCKD=.build/release/blockd
+
+step "iSCSI conformance (iscsi-test-cu)"
+scripts/conformance.sh "${CONFORMANCE_OUTPUT:-.build/conformance}"
+
+step "QEMU data integrity"
+scripts/qemu-integration.sh
+
+step "fuzzing"
+scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+
+echo
+echo "all tests passed"

@@ -58,7 +58,7 @@ struct InquiryData: Sendable {
             0xB1: Self.page(0xB1, Self.blockDeviceCharacteristics()),
         ]
         if configuration.thinProvisioning {
-            pages[0xB2] = Self.page(0xB2, Self.logicalBlockProvisioning())
+            pages[0xB2] = Self.page(0xB2, Self.logicalBlockProvisioning(unmappedReadZeros: configuration.reportsUnmappedReadZeros))
         }
         pages[0x00] = Self.page(0x00, [0x00] + pages.keys.sorted())
         self.pages = pages
@@ -158,9 +158,9 @@ struct InquiryData: Sendable {
 
     /// Logical Block Provisioning (SBC-4 6.6.6): thin, UNMAP and WRITE SAME (both sizes) with
     /// UNMAP, unmapped blocks read as zeros.
-    private static func logicalBlockProvisioning() -> [UInt8] {
+    private static func logicalBlockProvisioning(unmappedReadZeros: Bool) -> [UInt8] {
         [0x00,                          // THRESHOLD EXPONENT
-         0x80 | 0x40 | 0x20 | 0x04,     // LBPU, LBPWS, LBPWS10, LBPRZ 001b; ANC_SUP 0, DP 0
+         0x80 | 0x40 | 0x20 | (unmappedReadZeros ? 0x04 : 0), // LBPU, LBPWS, LBPWS10, LBPRZ; ANC_SUP 0, DP 0
          0x02,                          // PROVISIONING TYPE: thin
          0x00]
     }

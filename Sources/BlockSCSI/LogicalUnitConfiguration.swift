@@ -24,6 +24,11 @@ public struct SCSILogicalUnitConfiguration: Sendable {
     public var relativeTargetPort: UInt16
     /// Thin provisioning: LBPME, UNMAP, WRITE SAME with UNMAP, GET LBA STATUS report holes.
     public var thinProvisioning: Bool
+    /// Whether READ CAPACITY(16) and VPD B2h promise that unmapped blocks read as zeros
+    /// (LBPRZ). They always do; the promise can be withheld because QEMU 7.2's iSCSI driver
+    /// asserts (iscsi_co_block_status) on LBPRZ LUNs whose block size does not divide
+    /// BDRV_REQUEST_MAX_BYTES, i.e. 4096-byte LUNs.
+    public var reportsUnmappedReadZeros: Bool
     /// The sidecar file for persistent reservations (APTPL); nil keeps them in memory only.
     public var reservationFilePath: String?
     /// IEEE company id (24 bits) in the NAA 6 designator; the rest of the designator comes from
@@ -58,6 +63,7 @@ public struct SCSILogicalUnitConfiguration: Sendable {
         self.targetPortGroup = targetPortGroup
         self.relativeTargetPort = relativeTargetPort
         self.thinProvisioning = thinProvisioning
+        self.reportsUnmappedReadZeros = true
         self.reservationFilePath = reservationFilePath
         self.ieeeCompanyID = ieeeCompanyID
         self.maximumTransferLengthBytes = maximumTransferLengthBytes

@@ -50,7 +50,7 @@ extension SCSILogicalUnit {
         var data = [UInt8](repeating: 0, count: 32)
         data.storeBigEndian(capacityBlocks - 1, at: 0)
         data.storeBigEndian(UInt32(blockSizeBytes), at: 8)
-        if configuration.thinProvisioning { data[14] = 0x80 | 0x40 }
+        if configuration.thinProvisioning { data[14] = 0x80 | (configuration.reportsUnmappedReadZeros ? 0x40 : 0) }
         return dataIn(data, allocationLength: allocationLength)
     }
 

@@ -99,6 +99,9 @@ public final class BlockDaemon: Service, Sendable {
         unitConfiguration.targetName = targetName
         unitConfiguration.reservationFilePath = volumePath(name) + ".pr"
         unitConfiguration.logger = logger
+        // QEMU 7.2 (Debian 12) asserts on 4096-byte LUNs that report LBPRZ; they still read
+        // zeros from unmapped blocks, they just do not say so.
+        unitConfiguration.reportsUnmappedReadZeros = volume.blockSizeBytes == 512
         let unit = try SCSILogicalUnit(volume: volume, configuration: unitConfiguration)
         return ISCSITargetDefinition(name: targetName, alias: name, logicalUnits: [0: unit],
                                      authentication: configuration.authentication(forVolume: name))

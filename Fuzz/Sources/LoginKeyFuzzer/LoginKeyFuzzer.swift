@@ -1,10 +1,12 @@
-// Fuzzes the login text parser and the login negotiator with arbitrary key=value data.
+// Fuzzes the login text parser and the login negotiator with arbitrary bytes (the entry
+// points check their own invariants with preconditions).
 
 import BlockISCSI
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+/// One fuzzing input; libFuzzer calls it through the driver (Entry.swift).
+func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let bytes = Array(UnsafeRawBufferPointer(start: start, count: count))
-    _ = TextKeyValues.parse(bytes)
+    LoginFuzzing.parseText(bytes)
+    LoginFuzzing.login(bytes)
     return 0
 }

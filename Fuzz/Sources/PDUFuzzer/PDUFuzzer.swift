@@ -4,8 +4,8 @@
 import BlockISCSI
 import NIOCore
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+/// One fuzzing input; libFuzzer calls it through the driver (Entry.swift).
+func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: start, count: count)
     var buffer = ByteBuffer(bytes: bytes)
     let settings = ISCSIFramingSettings()

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets in Fuzz/ (PDU framing, login keys and negotiation, CDB
+# decoding) with -sanitize=fuzzer,address and runs each for SECONDS (default 30).
+#   scripts/fuzz.sh [SECONDS]
+# A crash stops the run, saves the input under fuzz-artifacts/ and fails the script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-30}
+flags=(-c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --package-path Fuzz --scratch-path .build-fuzz)
+swift build "${flags[@]}"
+bin=$(swift build "${flags[@]}" --show-bin-path)
+mkdir -p fuzz-artifacts
+for fuzzer in PDUFuzzer LoginKeyFuzzer CDBFuzzer; do
+    corpus="fuzz-artifacts/corpus-$fuzzer"
+    mkdir -p "$corpus"
+    echo "fuzzing $fuzzer for ${seconds}s" >&2
+    "$bin/$fuzzer" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
+        -artifact_prefix="fuzz-artifacts/$fuzzer-" "$corpus" 2>&1 | tail -4
+done
