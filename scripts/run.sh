@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# The main job: builds blockd (release) and creates a demo volume under ./data, then
-# describes it. Arguments are passed to `blockd volume inspect`.
+# The main job: builds blockd (release) and serves every volume in ./data over iSCSI on
+# 127.0.0.1:3260, creating a 1 GiB demo volume the first time. Ctrl-C stops it gracefully.
+#   scripts/run.sh [extra blockd serve arguments]
+# Then, for example: iscsi-ls iscsi://127.0.0.1:3260
+#                    qemu-img info iscsi://127.0.0.1:3260/iqn.2026-11.org.swift-block:demo/0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh
 swift build -c release --product blockd
-blockd=".build/release/blockd"
-mkdir -p data
-if [[ ! -e data/demo.blk ]]; then
-    "$blockd" volume create data/demo.blk --size 1GiB
-fi
-"$blockd" volume check data/demo.blk
-exec "$blockd" volume inspect data/demo.blk "$@"
+exec .build/release/blockd serve --data-dir data --portal 127.0.0.1:3260 --create demo:1GiB "$@"
