@@ -2,14 +2,14 @@
 # The engine benchmarks: the package-benchmark suite in Benchmarks/ (a separate package that
 # depends on this one by path), run from that directory with the benchmark plugin.
 #
-#   scripts/benchmark-engine.sh                      full run (about 5 s per benchmark), tables
+#   scripts/benchmark-engine.sh                      full run (up to 5 s per benchmark), tables
 #   scripts/benchmark-engine.sh --smoke              seconds: checks that every benchmark runs
 #                                                    and produces numbers (for CI; no timing checks)
 #   scripts/benchmark-engine.sh --check              full run compared with the p90 thresholds in
-#                                                    Benchmarks/Thresholds (exit 2: a regression
+#                                                    Benchmarks/Thresholds (fails on a regression
 #                                                    beyond the tolerances in the suite's code)
 #   scripts/benchmark-engine.sh --update-thresholds  full run that rewrites Benchmarks/Thresholds
-# Further arguments go to `swift package benchmark` (e.g. --filter 'Recovery').
+# Further arguments go to `swift package benchmark` (e.g. --filter 'Recovery.*', a regular expression).
 # Volume files go to BLOCK_BENCH_DIR (default /var/tmp; its file system is what is measured).
 set -euo pipefail
 cd "$(dirname "$0")/../Benchmarks"

@@ -73,8 +73,10 @@ PY
 # fio lays out its file before measuring.
 engine_prepare() {
     say "engine: creating a $SIZE volume (WAL $ENGINE_WAL) and filling it (not measured)"
-    run_tracked "$BLOCK_BENCH" --file "$WORK/engine.blk" --size "$SIZE" --wal-size "$ENGINE_WAL" \
-        --pattern seqwrite --prefill data --seconds 0 --keep 1 >/dev/null
+    local cmd=("$BLOCK_BENCH" --file "$WORK/engine.blk" --size "$SIZE" --wal-size "$ENGINE_WAL"
+        --pattern seqwrite --prefill data --seconds 0 --keep 1)
+    note_command engine.prepare "${cmd[@]}"
+    run_tracked "${cmd[@]}" >/dev/null
 }
 
 # engine_run KEY RUN LABEL BLOCK-BENCH-ARGS...: one block-bench run on the prepared volume.

@@ -1,7 +1,6 @@
 # The iSCSI half of scripts/benchmark.sh: tgtd and `blockd serve` on 127.0.0.1, each with a
 # LUN of the same size (4096-byte blocks) in the work directory, driven by the same client,
-# `qemu-img bench`, at the same shapes (1 MiB reads with iscsi-perf, see iscsi_shapes); the
-# target's CPU time per I/O from /proc/PID/stat.
+# `qemu-img bench`, at the same shapes; the target's CPU time per I/O from /proc/PID/stat.
 # Sourced, not run; uses scripts/lib.sh (ports, start_blockd/stop_blockd),
 # benchmark-common.sh and the settings of benchmark.sh (WORK, SIZE, TEST_SECONDS, RUNS,
 # BLOCKD, PROBE_*).
@@ -14,12 +13,7 @@ TGTD_IQN=iqn.2026-11.org.swift-block.reference:bench
 CLOCK_TICKS=$(getconf CLK_TCK)
 
 # iscsi_shapes TARGET RUN URL PID: the five client shapes against one running target. The
-# 1 MiB writes come first so that the LUN is written through before anything reads it. The
-# 1 MiB reads use libiscsi's iscsi-perf for both targets: qemu-img 7.2 aborts on reads of
-# 32 KiB or more from a 4096-byte-block LUN that reports LBPRZ=1 (its block-status query
-# asks for 2147483136 bytes, not a multiple of 4096: "iscsi_co_block_status: Assertion
-# QEMU_IS_ALIGNED(offset | bytes, iscsilun->block_size) failed"), which blockd reports and
-# tgtd does not.
+# 1 MiB writes come first so that the LUN is written through before anything reads it.
 iscsi_shapes() {
     local target=$1 run=$2 url=$3 pid=$4
     iscsi_run "$target.write_1m_qd8" "$run" "$url" "$pid" "$PROBE_1M" "$SIZE_MIB" "1 MiB write QD8" -d 8 -s 1M -w
@@ -27,7 +21,7 @@ iscsi_shapes() {
     iscsi_run "$target.write_flush_4k_qd1" "$run" "$url" "$pid" "$PROBE_FLUSH" 0 \
         "4 KiB write + flush QD1" -d 1 -s 4k -w --flush-interval=1
     iscsi_run "$target.read_4k_qd32" "$run" "$url" "$pid" "$PROBE_4K" 0 "4 KiB read QD32" -d 32 -s 4k
-    iscsi_perf_run "$target.read_1m_qd8" "$run" "$url" "$pid" "1 MiB read QD8 (iscsi-perf)" 8 256
+    iscsi_run "$target.read_1m_qd8" "$run" "$url" "$pid" "$PROBE_1M" 0 "1 MiB read QD8" -d 8 -s 1M
 }
 
 # iscsi_run KEY RUN URL PID PROBE_COUNT MIN_COUNT LABEL BENCH-ARGS...: a short probe of
@@ -61,27 +55,6 @@ qemu_bench() {
     [[ -n "$QEMU_SECONDS" ]] || { echo "no time in $WORK/$key.out" >&2; return 1; }
 }
 
-# iscsi_perf_run KEY RUN URL PID LABEL DEPTH BLOCKS: iscsi-perf sequential reads of BLOCKS
-# 4096-byte blocks at queue depth DEPTH for TEST_SECONDS (ended with SIGINT, after which it
-# prints its average).
-iscsi_perf_run() {
-    local key=$1 run=$2 url=$3 pid=$4 label=$5 depth=$6 blocks=$7
-    progress "${key%%.*} run $run/$RUNS: $label"
-    local cmd=(timeout --preserve-status -s INT "$TEST_SECONDS" iscsi-perf -m "$depth" -b "$blocks" "$url")
-    note_command "$key" "${cmd[@]}"
-    local ticks_before started ticks_after seconds iops
-    ticks_before=$(cpu_ticks "$pid")
-    started=$(date +%s.%N)
-    run_tracked "${cmd[@]}" >"$WORK/$key.out" 2>&1 ||
-        { echo "iscsi-perf failed:" >&2; tail -c 300 "$WORK/$key.out" >&2; return 1; }
-    seconds=$(calc "$(date +%s.%N) - $started")
-    ticks_after=$(cpu_ticks "$pid")
-    iops=$(grep -o 'iops average [0-9]*' "$WORK/$key.out" | tail -1 | awk '{ print $3 }')
-    [[ -n "$iops" ]] || { echo "no average in $WORK/$key.out" >&2; return 1; }
-    record "$key" "$run" "$iops" "$(calc "$iops * $blocks * 4096 / 1048576")" \
-        "$(cpu_per_io "$ticks_before" "$ticks_after" "$(calc "$iops * $seconds")")" "-" ""
-}
-
 # bench_bytes BENCH-ARGS...: the request size given by -s (4k or 1M) in bytes.
 bench_bytes() {
     while [[ $# -gt 0 && $1 != "-s" ]]; do shift; done
@@ -97,9 +70,10 @@ cpu_per_io() {
     awk "BEGIN { printf \"%.2f\", ($2 - $1) * 1000000 / $CLOCK_TICKS / $3 }"
 }
 
-# cpu_ticks PID: user + system clock ticks of the process, all its threads (fields 14, 15).
+# cpu_ticks PID: user + system clock ticks of the process, all its threads (fields 14 and 15
+# of /proc/PID/stat; counted after the parenthesized command name, which may hold spaces).
 cpu_ticks() {
-    awk '{ print $14 + $15 }' "/proc/$1/stat"
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
 # start_tgtd PORT LUN_FILE: tgtd on 127.0.0.1:PORT with a private control socket (and lock

@@ -72,6 +72,7 @@ choose_sizes() {
         RUNS=${RUNS:-3} WRITE_DOCS=${WRITE_DOCS:-1}
     fi
     SIZE=${SIZE_MIB}MiB
+    [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "--runs needs a positive number" >&2; exit 2; }
 }
 
 # ensure_built PRODUCT PATH: builds the product when PATH is missing (unless the path was
@@ -87,7 +88,7 @@ ensure_built() {
 
 check_tools() {
     local tool
-    for tool in fio tgtd tgtadm qemu-img iscsi-perf python3; do
+    for tool in fio tgtd tgtadm qemu-img python3; do
         command -v "$tool" >/dev/null ||
             { echo "missing $tool (scripts/setup-debian.sh --test installs it)" >&2; exit 1; }
     done
