@@ -3,7 +3,8 @@
 #   1. unit, concurrency and crash-simulation tests (swift test);
 #   2. libiscsi's conformance suite against a freshly started blockd (scripts/conformance.sh);
 #   3. data integrity through QEMU's iSCSI initiator, including a SIGKILL (scripts/qemu-integration.sh);
-#   4. the libFuzzer targets for a bounded time (scripts/fuzz.sh).
+#   4. the libFuzzer targets for a bounded time (scripts/fuzz.sh);
+#   5. a smoke run of the benchmarks (they run and produce numbers; nothing is timed).
 # BLOCKENGINE_CRASH_POINTS=20000 scripts/test.sh runs a longer crash simulation;
 # FUZZ_SECONDS sets the time per fuzzer (default 30).
 set -euo pipefail
@@ -28,6 +29,10 @@ scripts/qemu-integration.sh
 
 step "fuzzing"
 scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+
+step "benchmark smoke (runs and produces numbers; no timing is asserted)"
+scripts/benchmark-engine.sh --smoke
+scripts/benchmark.sh --quick --no-docs
 
 echo
 echo "all tests passed"

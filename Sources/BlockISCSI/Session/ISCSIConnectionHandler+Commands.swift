@@ -31,8 +31,8 @@ extension ISCSIConnectionHandler {
         let parameters = session.parameters
         var task = CommandTask(id: takeTaskID(), initiatorTaskTag: itt, lun: LUNAddressing.decode(command.lunField),
                                lunField: command.lunField, cdb: cdb, expectedLengthBytes: expected,
-                               read: command.read, write: command.write, countsInWindow: !command.immediate,
-                               state: .executing)
+                               read: command.read, write: command.write,
+                               cmdSN: command.immediate ? nil : command.cmdSN, state: .executing)
         if expected > server.configuration.maxTransferBytes {
             tasks[itt] = task
             complete(task.id, itt: itt, result: TransportResult(.checkCondition(SenseData(.invalidFieldInCDB))))
@@ -174,6 +174,19 @@ extension ISCSIConnectionHandler {
         for itt in waiting { issueR2Ts(itt) }
     }
 
+    /// Ends a write that is still receiving data with CHECK CONDITION (its remaining Data-Out
+    /// is dropped on arrival).
+    func failCollectingTask(_ itt: UInt32, sense: SenseData) {
+        guard let task = tasks[itt], case let .collecting(collection) = task.state else { return }
+        for sequence in collection.outstanding.values { solicitedBytesOutstanding -= sequence.end - sequence.start }
+        r2tQueue.removeAll { $0 == itt }
+        var failed = task
+        failed.state = .executing
+        tasks[itt] = failed
+        complete(task.id, itt: itt, result: TransportResult(.checkCondition(sense)))
+        drainR2TQueue()
+    }
+
     /// A broken data sequence cannot be recovered at ErrorRecoveryLevel 0: reject the PDU and
     /// drop the connection (the initiator reconnects and retries).
     func protocolViolation(_ what: String, header: BasicHeaderSegment) {
@@ -184,7 +197,21 @@ extension ISCSIConnectionHandler {
     // MARK: - Execution
 
     func execute(_ itt: UInt32, dataOut: ByteBuffer?) {
-        guard let session, let task = tasks[itt], let context else { return }
+        guard let session, var task = tasks[itt], let context else { return }
+        if let cmdSN = task.cmdSN, !window.isDeliverable(cmdSN) {
+            // A lower CmdSN is still missing: start in CmdSN order (RFC 7143 3.2.2.1).
+            task.state = .parked(dataOut)
+            tasks[itt] = task
+            let taskID = task.id
+            parked[cmdSN] = { [self] in
+                guard var parkedTask = tasks[itt], parkedTask.id == taskID,
+                      case let .parked(data) = parkedTask.state else { return }
+                parkedTask.state = .executing
+                tasks[itt] = parkedTask
+                execute(itt, dataOut: data)
+            }
+            return
+        }
         guard let lun = task.lun, let unit = session.logicalUnits[lun] else {
             let request = SCSICommandRequest(cdb: task.cdb, nexus: session.nexus, lun: task.lun ?? .max,
                                              expectedDataTransferLength: task.expectedLengthBytes, dataOut: nil,

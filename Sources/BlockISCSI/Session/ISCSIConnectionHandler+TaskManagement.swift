@@ -22,6 +22,10 @@ extension ISCSIConnectionHandler {
             return
         }
         guard acceptSequenced(immediate: request.immediate, cmdSN: request.cmdSN) else { return }
+        deliver(immediate: request.immediate, cmdSN: request.cmdSN) { [self] in perform(request, session: session) }
+    }
+
+    private func perform(_ request: TaskManagementRequestPDU, session: SessionState) {
         let respond: (TaskManagementResponse) -> Void = { [self] response in
             if !request.immediate { window.complete() }
             send(.taskManagementResponse(initiatorTaskTag: request.initiatorTaskTag, response: response.rawValue),
@@ -36,7 +40,14 @@ extension ISCSIConnectionHandler {
         switch function {
         case .abortTask:
             guard let task = tasks[request.referencedTaskTag], task.lun == lun else {
-                respond(.taskDoesNotExist)
+                // A referenced command that never arrived counts as received, so its CmdSN
+                // no longer holds up the window (RFC 7143 section 11.5.1).
+                if serialLessThan(request.refCmdSN, request.cmdSN) || request.immediate,
+                   window.markReceived(request.refCmdSN) {
+                    respond(.functionComplete)
+                } else {
+                    respond(.taskDoesNotExist)
+                }
                 return
             }
             abort([task.initiatorTaskTag]) { respond(.functionComplete) }
@@ -76,6 +87,12 @@ extension ISCSIConnectionHandler {
                 for sequence in collection.outstanding.values { solicitedBytesOutstanding -= sequence.end - sequence.start }
                 r2tQueue.removeAll { $0 == tag }
                 tasks[tag] = nil
+                if task.countsInWindow { window.complete() }
+                for waiter in task.endWaiters { waiter() }
+            case .parked:
+                // Never started: drop it.
+                tasks[tag] = nil
+                if let cmdSN = task.cmdSN { parked[cmdSN] = nil }
                 if task.countsInWindow { window.complete() }
                 for waiter in task.endWaiters { waiter() }
             case .executing, .aborted:

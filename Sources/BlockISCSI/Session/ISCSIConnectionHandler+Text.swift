@@ -9,6 +9,10 @@ extension ISCSIConnectionHandler {
     func handleText(_ request: TextRequestPDU) {
         guard let session else { return }
         guard acceptSequenced(immediate: request.immediate, cmdSN: request.cmdSN) else { return }
+        deliver(immediate: request.immediate, cmdSN: request.cmdSN) { [self] in answerText(request, session: session) }
+    }
+
+    private func answerText(_ request: TextRequestPDU, session: SessionState) {
         if !request.immediate { window.complete() }
         let limit = session.parameters.initiatorMaxRecvDataSegmentLength
         if request.targetTransferTag != 0xFFFF_FFFF {

@@ -60,6 +60,8 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
     /// Write tasks waiting for R2T budget, oldest first.
     var r2tQueue: [UInt32] = []
     var textContinuation: TextContinuation?
+    /// Work waiting for lower CmdSNs to arrive, by CmdSN (bounded by the window).
+    var parked: [UInt32: () -> Void] = [:]
     var needsFlush = false
 
     // Liveness.
@@ -117,8 +119,27 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
             handleLoginPhase(inbound.pdu)
         case .fullFeature, .loggingOut:
             handleFullFeature(inbound.pdu)
+            runDeliverable()
         case .closed:
             break
+        }
+    }
+
+    /// Runs `body` now when every lower CmdSN has arrived, otherwise once they have: commands
+    /// reach the SCSI layer in CmdSN order (RFC 7143 3.2.2.1). Immediate PDUs run at once.
+    func deliver(immediate: Bool, cmdSN: UInt32, _ body: @escaping () -> Void) {
+        if immediate || window.isDeliverable(cmdSN) {
+            body()
+        } else {
+            parked[cmdSN] = body
+        }
+    }
+
+    /// Starts parked work whose turn has come, lowest CmdSN first.
+    func runDeliverable() {
+        // Bounded by the parked entries, at most the window.
+        while let next = parked.keys.filter({ window.isDeliverable($0) }).min(by: serialLessThan) {
+            parked.removeValue(forKey: next)!()
         }
     }
 
@@ -180,6 +201,11 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
         switch problem {
         case .dataDigestMismatch:
             reject(.dataDigestError, header: header)
+            if header.opcodeValue == ISCSIOpcode.dataOut.rawValue {
+                // Its data is lost and ErrorRecoveryLevel 0 cannot ask for it again: end the
+                // task (RFC 7143 section 7.8) instead of leaving it waiting forever.
+                failCollectingTask(header.initiatorTaskTag, sense: SenseData(SenseCode(.abortedCommand, asc: 0x47, ascq: 0x05)))
+            }
         case .dataSegmentTooLong:
             reject(.protocolError, header: header)
         }
@@ -229,6 +255,10 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
             return
         }
         guard acceptSequenced(immediate: nop.immediate, cmdSN: nop.cmdSN) else { return }
+        deliver(immediate: nop.immediate, cmdSN: nop.cmdSN) { [self] in answerNOP(nop) }
+    }
+
+    private func answerNOP(_ nop: NOPOutPDU) {
         var echo = nop.pingData
         if let session, echo.readableBytes > session.parameters.initiatorMaxRecvDataSegmentLength {
             echo = echo.getSlice(at: echo.readerIndex, length: session.parameters.initiatorMaxRecvDataSegmentLength)!
@@ -269,6 +299,10 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
 
     private func handleLogout(_ logout: LogoutRequestPDU) {
         guard acceptSequenced(immediate: logout.immediate, cmdSN: logout.cmdSN) else { return }
+        deliver(immediate: logout.immediate, cmdSN: logout.cmdSN) { [self] in startLogout(logout) }
+    }
+
+    private func startLogout(_ logout: LogoutRequestPDU) {
         if !logout.immediate { window.complete() }
         switch logout.reasonCode {
         case 0, 1:

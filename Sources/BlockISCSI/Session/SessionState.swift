@@ -42,6 +42,8 @@ struct WriteCollection {
 struct CommandTask {
     enum State {
         case collecting(WriteCollection)
+        /// Data complete, waiting for lower CmdSNs to arrive before it may start.
+        case parked(ByteBuffer?)
         case executing
         /// Aborted while executing: its response is dropped when it finishes.
         case aborted
@@ -56,8 +58,10 @@ struct CommandTask {
     let expectedLengthBytes: Int
     let read: Bool
     let write: Bool
-    /// Non-immediate: it holds a CmdSN window slot until it ends.
-    let countsInWindow: Bool
+    /// The CmdSN of a non-immediate command (it holds a window slot until it ends); nil for
+    /// an immediate one.
+    let cmdSN: UInt32?
+    var countsInWindow: Bool { cmdSN != nil }
     var state: State
     /// Run when the task ends (task management waiting for an abort to finish).
     var endWaiters: [() -> Void] = []
