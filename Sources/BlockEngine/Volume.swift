@@ -159,20 +159,20 @@ public final class Volume: Sendable {
         try core.checkRange(lba: lba, blockCount: count)
         try beginOperation()
         defer { endOperation() }
-        try core.read(lba: lba, into: buffer)
+        try await core.read(lba: lba, into: buffer)
         core.metrics.reads.increment()
         core.metrics.readBytes.increment(by: buffer.count)
     }
 
-    /// Reads like `read(at:into:)` but synchronously, on the calling thread: it never
-    /// suspends (reads do not wait for anything but the file). For frontends that fill their
-    /// own buffers inside synchronous closures.
+    /// Reads like `read(at:into:)` but synchronously, on the calling thread, which blocks
+    /// while the device reads. For frontends that fill their own buffers inside synchronous
+    /// closures; prefer the async form under concurrency (it keeps many reads in flight).
     public func readNow(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) {
         let count = try core.blocks(inBytes: buffer.count)
         try core.checkRange(lba: lba, blockCount: count)
         try beginOperation()
         defer { endOperation() }
-        try core.read(lba: lba, into: buffer)
+        try core.readBlocking(lba: lba, into: buffer)
         core.metrics.reads.increment()
         core.metrics.readBytes.increment(by: buffer.count)
     }
@@ -181,10 +181,12 @@ public final class Volume: Sendable {
     public func read(at lba: UInt64, blockCount: Int) async throws(BlockError) -> [UInt8] {
         guard blockCount > 0 else { throw .invalidArgument("a read must cover at least one block") }
         try core.checkRange(lba: lba, blockCount: UInt64(blockCount))
-        var bytes = [UInt8](repeating: 0, count: blockCount * blockSizeBytes)
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: blockCount * blockSizeBytes, alignment: 64)
+        defer { storage.deallocate() }
         try beginOperation()
         defer { endOperation() }
-        try bytes.withMutableBytes { (buffer) throws(BlockError) in try core.read(lba: lba, into: buffer) }
+        try await core.read(lba: lba, into: storage)
+        let bytes = [UInt8](storage)
         core.metrics.reads.increment()
         core.metrics.readBytes.increment(by: bytes.count)
         return bytes

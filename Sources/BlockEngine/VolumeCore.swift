@@ -279,40 +279,69 @@ final class VolumeCore: Sendable {
 
     // MARK: - Reading
 
-    /// Reads whole blocks at `lba` into `buffer`; at most a few I/Os per request.
-    func read(lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) {
-        let blockCount = UInt64(buffer.count) / blockBytes
-        var pieces: [IndexExtent] = []
+    /// Reads whole blocks at `lba` into `buffer`: at most a few I/Os per request. What the page
+    /// cache holds is read at once; the rest goes through io_uring and the caller suspends,
+    /// so concurrent readers reach the device concurrently.
+    func read(lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) async throws(BlockError) {
         // Each retry means a write-back cycle recycled WAL space under this read; after it the
         // index no longer points there, so a retry almost never repeats.
         for _ in 0..<Self.maxReadAttempts {
-            pieces.removeAll(keepingCapacity: true)
-            index.withLock { $0.lookup(lba: lba, blockCount: blockCount, into: &pieces) }
-            var lowestWALPosition = UInt64.max
-            var cursor = lba
-            for piece in pieces {
-                if cursor < piece.lba { try readData(lba: cursor, count: piece.lba - cursor, start: lba, buffer) }
-                let target = slice(buffer, start: lba, lba: piece.lba, count: piece.blockCount)
-                switch piece.location {
-                case .trimmed:
-                    target.initializeMemory(as: UInt8.self, repeating: 0)
-                case let .wal(position):
-                    try file.read(into: target, at: geometry.walFileOffset(position))
-                    lowestWALPosition = min(lowestWALPosition, position)
+            let plan = planRead(lba: lba, into: buffer)
+            var pending: [IOTransfer] = []
+            for transfer in plan.transfers {
+                let cached = try file.readCached(into: transfer.buffer, at: transfer.offset)
+                if cached < transfer.buffer.count {
+                    pending.append(IOTransfer(buffer: UnsafeMutableRawBufferPointer(rebasing: transfer.buffer[cached...]),
+                                              offset: transfer.offset + UInt64(cached)))
                 }
-                cursor = piece.endLBA
             }
-            if cursor < lba + blockCount { try readData(lba: cursor, count: lba + blockCount - cursor, start: lba, buffer) }
-            if lowestWALPosition >= tailPosition.load(ordering: .acquiring) { return }
+            if !pending.isEmpty { try await file.readAsync(pending) }
+            if plan.lowestWALPosition >= tailPosition.load(ordering: .acquiring) { return }
+        }
+        throw .failed("read of LBA \(lba) raced the write-back \(Self.maxReadAttempts) times")
+    }
+
+    /// `read(lba:into:)` on the calling thread, blocking while the device reads.
+    func readBlocking(lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) {
+        for _ in 0..<Self.maxReadAttempts {
+            let plan = planRead(lba: lba, into: buffer)
+            for transfer in plan.transfers { try file.read(into: transfer.buffer, at: transfer.offset) }
+            if plan.lowestWALPosition >= tailPosition.load(ordering: .acquiring) { return }
         }
         throw .failed("read of LBA \(lba) raced the write-back \(Self.maxReadAttempts) times")
     }
 
     static let maxReadAttempts = 16
 
-    private func readData(lba: UInt64, count: UInt64, start: UInt64,
-                          _ buffer: UnsafeMutableRawBufferPointer) throws(BlockError) {
-        try file.read(into: slice(buffer, start: start, lba: lba, count: count), at: geometry.dataFileOffset(lba))
+    /// The reads that fill `buffer`: one per WAL piece (a piece lies inside one record) and
+    /// one per run of data-region blocks between them. Trimmed blocks are zeroed here.
+    private func planRead(lba: UInt64, into buffer: UnsafeMutableRawBufferPointer)
+        -> (transfers: [IOTransfer], lowestWALPosition: UInt64) {
+        let blockCount = UInt64(buffer.count) / blockBytes
+        var pieces: [IndexExtent] = []
+        index.withLock { $0.lookup(lba: lba, blockCount: blockCount, into: &pieces) }
+        var transfers: [IOTransfer] = []
+        transfers.reserveCapacity(pieces.count * 2 + 1)
+        var lowestWALPosition = UInt64.max
+        var cursor = lba
+        func dataRun(_ from: UInt64, _ to: UInt64) {
+            transfers.append(IOTransfer(buffer: slice(buffer, start: lba, lba: from, count: to - from),
+                                        offset: geometry.dataFileOffset(from)))
+        }
+        for piece in pieces {
+            if cursor < piece.lba { dataRun(cursor, piece.lba) }
+            let target = slice(buffer, start: lba, lba: piece.lba, count: piece.blockCount)
+            switch piece.location {
+            case .trimmed:
+                target.initializeMemory(as: UInt8.self, repeating: 0)
+            case let .wal(position):
+                transfers.append(IOTransfer(buffer: target, offset: geometry.walFileOffset(position)))
+                lowestWALPosition = min(lowestWALPosition, position)
+            }
+            cursor = piece.endLBA
+        }
+        if cursor < lba + blockCount { dataRun(cursor, lba + blockCount) }
+        return (transfers, lowestWALPosition)
     }
 
     private func slice(_ buffer: UnsafeMutableRawBufferPointer, start: UInt64, lba: UInt64,

@@ -11,7 +11,7 @@ protocol LogicalUnitBackend: Sendable {
     var blockSizeBytes: Int { get }
     var blockCount: UInt64 { get }
     var uuid: VolumeUUID { get }
-    func readNow(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError)
+    func read(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) async throws(BlockError)
     func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError)
     func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError)
     func flush() async throws(BlockError)

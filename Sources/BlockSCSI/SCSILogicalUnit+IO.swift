@@ -31,7 +31,7 @@ extension SCSILogicalUnit {
         if fua && modeParameters.writeCacheEnabled {
             try await engineCall(.read) { () async throws(BlockError) in try await backend.flush() }
         }
-        return .good(try readBlocks(extent))
+        return .good(try await readBlocks(extent))
     }
 
     /// WRITE. A Data-Out shorter or longer than the CDB says is processed as FCP-4 9.4.2
@@ -52,19 +52,19 @@ extension SCSILogicalUnit {
 
     /// VERIFY (SBC-4 5.29): BYTCHK 00b reads the range; 01b compares it with the Data-Out;
     /// 11b compares every block with the one Data-Out block.
-    func verify(_ extent: BlockExtent, byteCheck: VerifyByteCheck, _ request: SCSICommandRequest) throws(CommandFailure) -> SCSIResult {
+    func verify(_ extent: BlockExtent, byteCheck: VerifyByteCheck, _ request: SCSICommandRequest) async throws(CommandFailure) -> SCSIResult {
         try checkRange(extent)
         guard extent.blockCount > 0 else { return .good() }
         try checkTransferLength(extent.blockCount)
         switch byteCheck {
         case .mediumOnly:
-            _ = try readBlocks(extent)
+            _ = try await readBlocks(extent)
         case .compare:
             let expected = try dataOut(request, lengthBytes: byteCount(extent.blockCount))
-            try compare(try readBlocks(extent), expected, repeating: false)
+            try compare(try await readBlocks(extent), expected, repeating: false)
         case .compareOneBlock:
             let expected = try dataOut(request, lengthBytes: blockSizeBytes)
-            try compare(try readBlocks(extent), expected, repeating: true)
+            try compare(try await readBlocks(extent), expected, repeating: true)
         }
         return .good()
     }
@@ -81,7 +81,7 @@ extension SCSILogicalUnit {
             let wholeBlocks = UInt64(data.readableBytes / blockSizeBytes)
             if byteCheck && wholeBlocks > 0 {
                 let written = data.getSlice(at: data.readerIndex, length: Int(wholeBlocks) * blockSizeBytes)!
-                try compare(try readBlocks(BlockExtent(lba: extent.lba, blockCount: wholeBlocks)), written, repeating: false)
+                try compare(try await readBlocks(BlockExtent(lba: extent.lba, blockCount: wholeBlocks)), written, repeating: false)
             }
         }
         return .good()
@@ -104,7 +104,7 @@ extension SCSILogicalUnit {
         let replacement = data.getSlice(at: data.readerIndex + halfBytes, length: halfBytes)!
         let durable = mustBeDurable(fua: fua)
         try await exclusive(extent) { () async throws(CommandFailure) in
-            try compare(try readBlocks(extent), expected, repeating: false)
+            try compare(try await readBlocks(extent), expected, repeating: false)
             try await writeBlocks(extent.lba, replacement, durable: durable)
         }
         return .good()
@@ -118,7 +118,7 @@ extension SCSILogicalUnit {
         let mask = try dataOut(request, lengthBytes: byteCount(extent.blockCount))
         let durable = mustBeDurable(fua: fua)
         try await exclusive(extent) { () async throws(CommandFailure) in
-            var blocks = try readBlocks(extent)
+            var blocks = try await readBlocks(extent)
             blocks.withUnsafeMutableReadableBytes { target in
                 mask.withUnsafeReadableBytes { source in
                     precondition(target.count == source.count, "OR whole blocks")
@@ -153,20 +153,20 @@ extension SCSILogicalUnit {
     }
 
     /// The blocks of `extent`, read into a new buffer (bounded by the transfer limit).
-    func readBlocks(_ extent: BlockExtent) throws(CommandFailure) -> ByteBuffer {
+    func readBlocks(_ extent: BlockExtent) async throws(CommandFailure) -> ByteBuffer {
         let lengthBytes = byteCount(extent.blockCount)
         var buffer = allocator.buffer(capacity: lengthBytes)
-        var failure: BlockError?
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: lengthBytes) { raw in
-            do throws(BlockError) {
-                try backend.readNow(at: extent.lba, into: UnsafeMutableRawBufferPointer(rebasing: raw[..<lengthBytes]))
-                return lengthBytes
-            } catch {
-                failure = error
-                return 0
-            }
+        // The engine reads straight into the buffer's storage, which stays alive and untouched
+        // (`buffer` is held, and not mutated, until the read returns): no copy per read.
+        let storage = buffer.withUnsafeMutableWritableBytes { raw in
+            UnsafeMutableRawBufferPointer(rebasing: raw[..<lengthBytes])
         }
-        if let failure { throw .engine(failure, .read) }
+        do throws(BlockError) {
+            try await backend.read(at: extent.lba, into: storage)
+        } catch {
+            throw .engine(error, .read)
+        }
+        buffer.moveWriterIndex(forwardBy: lengthBytes)
         assert(buffer.readableBytes == lengthBytes, "a read fills the whole buffer")
         return buffer
     }
@@ -188,7 +188,7 @@ extension SCSILogicalUnit {
         let partialBytes = data.readableBytes - wholeBytes
         guard partialBytes > 0 else { return }
         let partialLBA = lba + UInt64(wholeBytes / blockSizeBytes)
-        var block = try readBlocks(BlockExtent(lba: partialLBA, blockCount: 1))
+        var block = try await readBlocks(BlockExtent(lba: partialLBA, blockCount: 1))
         block.setBuffer(data.getSlice(at: data.readerIndex + wholeBytes, length: partialBytes)!, at: block.readerIndex)
         try await writeBlocks(partialLBA, block, durable: durable)
     }

@@ -194,7 +194,7 @@ public final class SCSILogicalUnit: Sendable {
         case .readCapacity16(let length): return readCapacity16(allocationLength: length)
         case .read(let extent, let fua): return try await read(extent, fua: fua)
         case .write(let extent, let fua): return try await write(extent, fua: fua, request)
-        case .verify(let extent, let check): return try verify(extent, byteCheck: check, request)
+        case .verify(let extent, let check): return try await verify(extent, byteCheck: check, request)
         case .writeAndVerify(let extent, let check): return try await writeAndVerify(extent, byteCheck: check, request)
         case .writeSame(let command): return try await writeSame(command, request)
         case .compareAndWrite(let extent, let fua): return try await compareAndWrite(extent, fua: fua, request)

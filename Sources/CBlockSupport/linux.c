@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <errno.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 int cblock_fallocate(int fd, int mode, int64_t offset, int64_t length) {
@@ -28,4 +30,10 @@ int64_t cblock_seek_data(int fd, int64_t offset) {
 
 int64_t cblock_seek_hole(int fd, int64_t offset) {
     return (int64_t)lseek(fd, (off_t)offset, SEEK_HOLE);
+}
+
+int64_t cblock_pread_nowait(int fd, void *buffer, uint64_t length, int64_t offset) {
+    struct iovec vector = { .iov_base = buffer, .iov_len = (size_t)length };
+    ssize_t rc = preadv2(fd, &vector, 1, (off_t)offset, RWF_NOWAIT);
+    return rc < 0 ? -(int64_t)errno : (int64_t)rc;
 }

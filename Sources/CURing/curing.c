@@ -71,6 +71,35 @@ int curing_prep_fallocate(curing_t *r, int fd, int mode, uint64_t offset, uint64
     return 0;
 }
 
+int curing_prep_nop(curing_t *r, uint64_t tag) {
+    struct io_uring_sqe *sqe = next_sqe(r);
+    if (sqe == NULL) return -EBUSY;
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, tag);
+    return 0;
+}
+
+int curing_submit(curing_t *r) {
+    int rc;
+    do {
+        rc = io_uring_submit(&r->ring);
+    } while (rc == -EINTR);
+    return rc;
+}
+
+int curing_wait_one(curing_t *r, uint64_t *tag, int32_t *result) {
+    struct io_uring_cqe *cqe;
+    int rc;
+    do {
+        rc = io_uring_wait_cqe(&r->ring, &cqe);
+    } while (rc == -EINTR);
+    if (rc < 0) return rc;
+    *tag = io_uring_cqe_get_data64(cqe);
+    *result = cqe->res;
+    io_uring_cqe_seen(&r->ring, cqe);
+    return 0;
+}
+
 int curing_submit_and_wait(curing_t *r, unsigned wait_count) {
     int rc;
     do {

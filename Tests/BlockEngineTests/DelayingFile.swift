@@ -19,6 +19,10 @@ final class DelayingFile: VolumeFileIO, @unchecked Sendable {
         try inner.write(first, second, at: offset)
     }
     func readBatch(_ transfers: [IOTransfer]) throws(BlockError) { try inner.readBatch(transfers) }
+    func readCached(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) -> Int {
+        try inner.readCached(into: buffer, at: offset)
+    }
+    func readAsync(_ transfers: [IOTransfer]) async throws(BlockError) { try await inner.readAsync(transfers) }
     func writeBatch(_ transfers: [IOTransfer]) throws(BlockError) {
         usleep(batchDelayMicros)
         try inner.writeBatch(transfers)

@@ -153,6 +153,14 @@ final class SimulatedFile: VolumeFileIO, @unchecked Sendable {
         for transfer in transfers { try read(into: transfer.buffer, at: transfer.offset) }
     }
 
+    /// Memory is always "cached": reads never suspend.
+    func readCached(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) -> Int {
+        try read(into: buffer, at: offset)
+        return buffer.count
+    }
+
+    func readAsync(_ transfers: [IOTransfer]) async throws(BlockError) { try readBatch(transfers) }
+
     func writeBatch(_ transfers: [IOTransfer]) throws(BlockError) {
         for transfer in transfers { record(.write(offset: transfer.offset, bytes: Array(transfer.buffer))) }
     }

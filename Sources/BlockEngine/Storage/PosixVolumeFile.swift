@@ -27,6 +27,10 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
     /// fall back to pread/pwrite). One batch uses the ring at a time.
     private let ring: ConditionLock<OpaquePointer?>
     package let usesIOURing: Bool
+    /// Reads that would block go here; nil when the kernel refused a second ring.
+    private let asyncReads: AsyncReadRing?
+    /// RWF_NOWAIT is refused by this file system: `readCached` reports nothing cached.
+    private let noWaitUnsupported = ConditionLock(false)
     private let closed = ConditionLock(false)
     static let ringEntries: UInt32 = 128
 
@@ -47,6 +51,7 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         let created = readOnly ? nil : curing_create(Self.ringEntries, &error)
         ring = ConditionLock(created)
         usesIOURing = created != nil
+        asyncReads = readOnly ? nil : AsyncReadRing(descriptor: fd)
     }
 
     /// Closes the file once; later calls do nothing (so a descriptor number is never closed
@@ -57,6 +62,7 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
             return !closed
         }
         guard first else { return }
+        asyncReads?.shutdown()
         ring.withLock { ring in
             if let current = ring { curing_destroy(current) }
             ring = nil
@@ -115,6 +121,32 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
 
     package func readBatch(_ transfers: [IOTransfer]) throws(BlockError) {
         try runBatch(transfers, write: false)
+    }
+
+    package func readCached(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) -> Int {
+        guard buffer.count > 0, !noWaitUnsupported.withLock({ $0 }) else { return 0 }
+        while true {
+            let count = cblock_pread_nowait(descriptor, buffer.baseAddress, UInt64(buffer.count), Int64(offset))
+            if count >= 0 { return Int(count) }
+            switch Int32(-count) {
+            case EINTR: continue
+            case EAGAIN: return 0
+            case EOPNOTSUPP, EINVAL, ENOSYS:
+                noWaitUnsupported.withLock { $0 = true }
+                return 0
+            default: throw .io(operation: "preadv2(RWF_NOWAIT) at \(offset)", errno: Int32(-count))
+            }
+        }
+    }
+
+    package func readAsync(_ transfers: [IOTransfer]) async throws(BlockError) {
+        guard !transfers.isEmpty else { return }
+        if let asyncReads, let result = await asyncReads.read(transfers) {
+            try result.get()
+            return
+        }
+        // No ring, or it is at its in-flight limit: read on this thread.
+        for transfer in transfers { try read(into: transfer.buffer, at: transfer.offset) }
     }
 
     package func writeBatch(_ transfers: [IOTransfer]) throws(BlockError) {

@@ -22,6 +22,11 @@ package protocol VolumeFileIO: AnyObject, Sendable {
                at offset: UInt64) throws(BlockError)
     /// Reads every transfer; may run them concurrently (io_uring).
     func readBatch(_ transfers: [IOTransfer]) throws(BlockError)
+    /// Reads what is already in memory (the page cache) at `offset` without blocking;
+    /// returns the bytes read, 0 when the first byte would need the device.
+    func readCached(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) -> Int
+    /// Reads every transfer, suspending the caller instead of blocking its thread.
+    func readAsync(_ transfers: [IOTransfer]) async throws(BlockError)
     /// Writes every transfer; may run them concurrently (io_uring).
     func writeBatch(_ transfers: [IOTransfer]) throws(BlockError)
     /// Makes every completed write durable (`fdatasync`).

@@ -34,6 +34,12 @@ public struct BasicHeaderSegment: Sendable, Equatable {
         withUnsafeBytes(of: words) { _ = buffer.writeBytes($0) }
     }
 
+    /// Appends header bytes `range` to `buffer` (no intermediate array).
+    func write(_ range: Range<Int>, to buffer: inout ByteBuffer) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= Self.sizeBytes, "BHS range")
+        withUnsafeBytes(of: words) { _ = buffer.writeBytes(UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+
     public subscript(byte index: Int) -> UInt8 {
         get {
             precondition(index >= 0 && index < Self.sizeBytes, "BHS byte out of range")

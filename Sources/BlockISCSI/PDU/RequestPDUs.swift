@@ -26,7 +26,9 @@ public struct SCSICommandPDU: Sendable {
     /// The CDB: 16 header bytes, extended by an Extended-CDB AHS (type 1) when present.
     /// Nil when an AHS is malformed.
     public var cdb: ByteBuffer? {
-        var cdb = ByteBuffer(bytes: header.bytes[32..<48])
+        var cdb = ByteBuffer()
+        cdb.reserveCapacity(16)
+        header.write(32..<48, to: &cdb)
         guard var ahs = pdu.additionalHeaderSegments else { return cdb }
         // Each AHS: 2-byte length (of the specific part), 1-byte type, then data, padded to 4.
         var remaining = 255 // at most 255 words of AHS, so at most 255 segments

@@ -236,15 +236,13 @@ extension ISCSIConnectionHandler {
                                          expectedDataTransferLength: task.expectedLengthBytes, dataOut: dataOut,
                                          taskTag: itt)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
         let taskID = task.id
-        Task {
-            var outcome = TransportResult(await unit.execute(request))
-            outcome.residualOverride = residual
-            let result = outcome
-            eventLoop.execute {
-                handler.value.complete(taskID, itt: itt, result: result)
-            }
+        // The task prefers this channel's event loop: the command runs there and answers
+        // without a thread hop (nonisolated async code follows the task's executor).
+        Task(executorPreference: taskExecutor) {
+            var result = TransportResult(await unit.execute(request))
+            result.residualOverride = residual
+            handler.value.complete(taskID, itt: itt, result: result)
         }
     }
 
@@ -259,7 +257,7 @@ extension ISCSIConnectionHandler {
             answer(task, result)
         }
         for waiter in task.endWaiters { waiter() }
-        flushIfNeeded()
+        scheduleFlush()
         finishLogoutIfIdle()
     }
 

@@ -63,6 +63,9 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
     /// Work waiting for lower CmdSNs to arrive, by CmdSN (bounded by the window).
     var parked: [UInt32: () -> Void] = [:]
     var needsFlush = false
+    var flushScheduled = false
+    /// Runs this connection's command tasks on its event loop.
+    var taskExecutor: EventLoopTaskExecutor?
 
     // Liveness.
     var lastReceiveNs: UInt64 = 0
@@ -82,6 +85,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        taskExecutor = EventLoopTaskExecutor(eventLoop: context.eventLoop)
         logger[metadataKey: "peer"] = "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"
         lastReceiveNs = nowNs()
         let timeoutMs = server.configuration.loginTimeoutMs
@@ -181,6 +185,18 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
         guard needsFlush, let context else { return }
         needsFlush = false
         context.flush()
+    }
+
+    /// Flushes once after the event loop has run what is queued now, so answers completing
+    /// together share one socket write.
+    func scheduleFlush() {
+        guard needsFlush, !flushScheduled, let context else { return }
+        flushScheduled = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            handler.value.flushScheduled = false
+            handler.value.flushIfNeeded()
+        }
     }
 
     func reject(_ reason: RejectReason, header: BasicHeaderSegment) {

@@ -25,6 +25,10 @@ int cblock_fallocate(int fd, int mode, int64_t offset, int64_t length);
 int64_t cblock_seek_data(int fd, int64_t offset);
 int64_t cblock_seek_hole(int fd, int64_t offset);
 
+/// preadv2(2) with RWF_NOWAIT: reads only what the page cache already holds. Returns the
+/// bytes read, or -errno (-EAGAIN: the read would block).
+int64_t cblock_pread_nowait(int fd, void *buffer, uint64_t length, int64_t offset);
+
 /// The O_DIRECT open flag (its value differs between architectures).
 int cblock_o_direct_flag(void);
 

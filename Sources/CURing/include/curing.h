@@ -22,6 +22,15 @@ int curing_prep_write(curing_t *ring, int fd, const void *buffer, unsigned lengt
 int curing_prep_fsync(curing_t *ring, int fd, int datasync, uint64_t tag);
 int curing_prep_fallocate(curing_t *ring, int fd, int mode, uint64_t offset, uint64_t length, uint64_t tag);
 
+/// Queues a no-op (used to wake a thread blocked in curing_wait_one).
+int curing_prep_nop(curing_t *ring, uint64_t tag);
+
+/// Submits queued operations without waiting. Returns the number submitted or a negative errno.
+int curing_submit(curing_t *ring);
+
+/// Blocks until one completion is ready and takes it. Returns 0, or a negative errno.
+int curing_wait_one(curing_t *ring, uint64_t *tag, int32_t *result);
+
 /// Submits queued operations and waits until at least `wait_count` completions are ready.
 /// Returns the number submitted or a negative errno.
 int curing_submit_and_wait(curing_t *ring, unsigned wait_count);

@@ -19,7 +19,7 @@ protocol ByteTransport: Sendable {
 
 /// The pipeline of `ISCSIServer` on an async testing channel: no sockets. Time is virtual:
 /// scheduled work (liveness checks, login timeout) runs only when `advanceTime` is called;
-/// SCSI command tasks hop back onto the loop by themselves.
+/// SCSI command tasks, which run on the loop, are driven by `take()`.
 final class EmbeddedTransport: ByteTransport {
     let channel: NIOAsyncTestingChannel
 
@@ -43,6 +43,9 @@ final class EmbeddedTransport: ByteTransport {
     }
 
     func take() async throws -> [UInt8] {
+        // Work the handler queued from inside the loop (command tasks run on it) waits for
+        // an explicit run on a testing loop; a real event loop runs it on its own.
+        await channel.testingEventLoop.run()
         var bytes: [UInt8] = []
         while let buffer = try await channel.readOutbound(as: ByteBuffer.self) {
             bytes += buffer.readableBytesView
