@@ -14,6 +14,12 @@ for fuzzer in PDUFuzzer LoginKeyFuzzer CDBFuzzer; do
     corpus="fuzz-artifacts/corpus-$fuzzer"
     mkdir -p "$corpus"
     echo "fuzzing $fuzzer for ${seconds}s" >&2
-    "$bin/$fuzzer" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
-        -artifact_prefix="fuzz-artifacts/$fuzzer-" "$corpus" 2>&1 | tail -4
+    log="fuzz-artifacts/$fuzzer.log"
+    if ! "$bin/$fuzzer" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
+        -artifact_prefix="fuzz-artifacts/$fuzzer-" "$corpus" >"$log" 2>&1; then
+        echo "$fuzzer FAILED; the input is saved under fuzz-artifacts/ (replay: $bin/$fuzzer FILE)" >&2
+        grep -E "Precondition|Fatal|ERROR|SUMMARY|Test unit written|Running:" "$log" | head -20 >&2
+        exit 1
+    fi
+    grep "stat::" "$log" | head -2
 done

@@ -30,18 +30,22 @@ public struct SCSICommandPDU: Sendable {
         cdb.reserveCapacity(16)
         header.write(32..<48, to: &cdb)
         guard var ahs = pdu.additionalHeaderSegments else { return cdb }
-        // Each AHS: 2-byte length (of the specific part), 1-byte type, then data, padded to 4.
+        // Each AHS: 2-byte length (of the specific part), 1-byte type, the specific part, padded
+        // to 4 bytes.
         var remaining = 255 // at most 255 words of AHS, so at most 255 segments
         while ahs.readableBytes > 0 && remaining > 0 {
             remaining -= 1
+            // AHSLength counts the AHS-specific bytes after the type (RFC 7143 11.2.2).
             guard let length = ahs.readInteger(as: UInt16.self), let type = ahs.readInteger(as: UInt8.self),
-                  length >= 1, let body = ahs.readSlice(length: Int(length) - 1) else { return nil }
+                  length >= 1, let body = ahs.readSlice(length: Int(length)) else { return nil }
             let padding = (4 - (3 + Int(length)) % 4) % 4
             guard ahs.readableBytes >= padding else { return nil }
             ahs.moveReaderIndex(forwardBy: padding)
             if type == 1 {
-                var extended = body
-                extended.moveReaderIndex(forwardBy: 1) // reserved byte
+                // Extended CDB: a reserved byte, then the CDB bytes beyond the first 16.
+                guard var extended = body.getSlice(at: body.readerIndex, length: body.readableBytes),
+                      extended.readableBytes >= 1 else { return nil }
+                extended.moveReaderIndex(forwardBy: 1)
                 cdb.writeBuffer(&extended)
             }
         }
