@@ -12,20 +12,23 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
     ],
     targets: [
+        .target(name: "FuzzDriver"),
         .executableTarget(
             name: "PDUFuzzer",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "BlockISCSI", package: "swift-block"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(
             name: "LoginKeyFuzzer",
-            dependencies: [.product(name: "BlockISCSI", package: "swift-block")]
+            dependencies: ["FuzzDriver", .product(name: "BlockISCSI", package: "swift-block")]
         ),
         .executableTarget(
             name: "CDBFuzzer",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "BlockSCSI", package: "swift-block"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
