@@ -113,7 +113,11 @@ let package = Package(
         ),
         .testTarget(
             name: "BlockdCoreTests",
-            dependencies: ["BlockdCore"]
+            dependencies: [
+                "BlockdCore", "BlockEngine",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

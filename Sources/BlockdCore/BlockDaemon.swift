@@ -8,6 +8,7 @@ import BlockSCSI
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The serving daemon, a `Service` for a `ServiceGroup`.
 public final class BlockDaemon: Service, Sendable {
@@ -16,6 +17,10 @@ public final class BlockDaemon: Service, Sendable {
     private let started: AsyncStream<Int>.Continuation
     /// Yields the bound port once the portal listens (tests use port 0).
     public let boundPorts: AsyncStream<Int>
+    private let served = Mutex<[String]>([])
+
+    /// The target names served, once the portal listens.
+    public var servedTargets: [String] { served.withLock { $0 } }
 
     public init(configuration: ServeConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -42,6 +47,7 @@ public final class BlockDaemon: Service, Sendable {
         do {
             let address = try await server.start()
             logger.info("serving", metadata: ["targets": "\(targets.map(\.name))", "portal": "\(address)"])
+            served.withLock { $0 = targets.map(\.name) }
             started.yield(address.port ?? configuration.port)
         } catch {
             await closeAll(volumes)
