@@ -137,11 +137,7 @@ extension VolumeCore {
             try file.punchHole(at: hole.offset, lengthBytes: hole.lengthBytes)
         }
         try file.sync()
-        index.withLock { index in
-            for extent in extents {
-                index.remove(lba: extent.lba, blockCount: extent.blockCount, maxLSN: last.lsn)
-            }
-        }
+        index.withLock { $0.remove(extents, maxLSN: last.lsn) }
         try superblocks.update { superblock in
             superblock.checkpointLSN = last.lsn
             superblock.walTailPosition = last.endPosition

@@ -73,6 +73,32 @@ struct RangeMapTests {
         #expect(map.extentCount == map.allExtents().count)
     }
 
+    @Test("removing many ranges at once equals removing them one by one", arguments: [4, 5])
+    func batchRemove(seed: UInt64) {
+        var generator = SeededGenerator(seed: seed)
+        let span: UInt64 = 3 * (1 << RangeMap.chunkShift)
+        var one = RangeMap(blockSizeBytes: 512)
+        for lsn in 1...2000 as ClosedRange<UInt64> {
+            let lba = UInt64.random(in: 0..<span, using: &generator)
+            let count = UInt64.random(in: 1...min(300, span - lba), using: &generator)
+            one.insert(lba: lba, blockCount: count, lsn: lsn, location: .wal(position: lsn * 1_000_000))
+        }
+        var batch = one
+        var ranges: [IndexExtent] = []
+        var cursor: UInt64 = 0
+        while cursor < span {
+            let start = cursor + UInt64.random(in: 0...700, using: &generator)
+            guard start < span else { break }
+            let count = UInt64.random(in: 1...min(5000, span - start), using: &generator)
+            ranges.append(IndexExtent(lba: start, blockCount: count, lsn: 0, location: .trimmed))
+            cursor = start + count
+        }
+        for range in ranges { one.remove(lba: range.lba, blockCount: range.blockCount, maxLSN: 1500) }
+        batch.remove(ranges, maxLSN: 1500)
+        #expect(batch.allExtents() == one.allExtents())
+        #expect(batch.extentCount == one.extentCount)
+    }
+
     @Test("a 1 MiB write is one extent, and an older record never hides a newer one")
     func extentsPerWrite() {
         var map = RangeMap(blockSizeBytes: 4096)
