@@ -51,16 +51,16 @@ public final class Volume: Sendable {
         durability = superblock.durability
         replicaFactor = Int(superblock.replicaFactor)
         lifecycle = ConditionLock(Lifecycle())
-        let committer = WorkerThread(name: "blk-commit") { [core] in core.runGroupCommitLoop() }
+        let logWriter = WorkerThread(name: "blk-log") { [core] in core.runLogWriterLoop() }
         let writeBack = WorkerThread(name: "blk-writeback") { [core] in core.runWriteBackLoop() }
-        threads = Mutex([committer, writeBack])
+        threads = Mutex([logWriter, writeBack])
     }
 
     deinit {
         // A volume dropped without close(): stop and join the threads (they hold the core,
         // never the Volume, so this cannot run on them). Everything flushed is durable and
         // the rest is recovered from the WAL on the next open; the file closes with the core.
-        core.stopGroupCommit()
+        core.stopLogWriter()
         core.stopWriteBack()
         threads.withLock { workers in
             for worker in workers { worker.join() }
@@ -134,6 +134,7 @@ public final class Volume: Sendable {
     /// Recovers the volume in `file` and starts it. On failure nothing was written.
     package static func open(file: any VolumeFileIO, path: String, options: VolumeOptions) throws(BlockError) -> Volume {
         let recovered = try Recovery.recover(file: file, path: path)
+        let mirror = try loadRing(file: file, superblock: recovered.superblock, headPosition: recovered.headPosition)
         var superblock = recovered.superblock
         superblock.sequence += 1
         superblock.sessionID = randomSessionID(excluding: recovered.superblock.sessionID)
@@ -146,8 +147,22 @@ public final class Volume: Sendable {
             "path": "\(path)", "records_recovered": "\(recovered.records.count)",
             "checkpoint_lsn": "\(superblock.checkpointLSN)", "scan_stop": "\(recovered.scanStop)",
         ])
-        let core = VolumeCore(path: path, file: file, recovered: recovered, superblock: superblock, options: options)
+        let core = VolumeCore(path: path, file: file, mirror: mirror, recovered: recovered, superblock: superblock,
+                              options: options)
         return Volume(core: core, superblock: superblock)
+    }
+
+    /// The in-memory ring, holding the recovered log `[tail, head)` (in whole blocks) as the
+    /// file does; the log writer continues from there.
+    private static func loadRing(file: any VolumeFileIO, superblock: Superblock,
+                                 headPosition: UInt64) throws(BlockError) -> WALMirror {
+        let mirror = WALMirror(sizeBytes: superblock.walSizeBytes)
+        let tail = superblock.walTailPosition
+        guard headPosition > tail else { return mirror }
+        for piece in mirror.pieces(from: WALMirror.alignDown(tail), to: WALMirror.alignUp(headPosition)) {
+            try file.read(into: piece, at: superblock.walOffsetBytes + mirror.ringOffset(of: piece))
+        }
+        return mirror
     }
 
     // MARK: - I/O
@@ -319,7 +334,7 @@ public final class Volume: Sendable {
         if closeError == nil {
             do { try await core.drainWriteBack() } catch { closeError = error }
         }
-        core.stopGroupCommit()
+        core.stopLogWriter()
         core.stopWriteBack()
         let workers = threads.withLock { workers in
             defer { workers.removeAll() }

@@ -4,9 +4,9 @@
 // 1. take the oldest completed records (a prefix of the log, invariant 3);
 // 2. compute, for every block they touch, the newest version *within the batch* (a newer
 //    record outside the batch must not stand in for it: it may not survive a crash);
-// 3. make the batch durable in the WAL if group commit has not yet (a torn in-place write
-//    is repaired only by replaying a durable record), then read those versions from the
-//    ring and write them, sorted and coalesced, with io_uring; punch holes for trims;
+// 3. make the batch durable in the WAL if the log writer has not yet (a torn in-place write
+//    is repaired only by replaying a durable record), then copy those versions from the
+//    in-memory ring and write them, sorted and coalesced, with io_uring; punch holes for trims;
 // 4. fdatasync, drop the index entries the batch covered (newer entries stay), persist the
 //    superblock with the new checkpoint and tail, and only then free the ring space.
 // The checkpoint therefore never passes a record that is not durable in the data region.
@@ -119,10 +119,7 @@ extension VolumeCore {
         guard let last = batch.last else { return false }
         // The batch's records must be durable in the WAL before their blocks are overwritten
         // in place: a torn data-region write is repaired only by replaying a durable record.
-        if last.lsn > durableLSN.load(ordering: .acquiring) {
-            try file.sync()
-            publishDurable(last.lsn)
-        }
+        try waitLocallyDurableBlocking(last.lsn)
         var newest = RangeMap(blockSizeBytes: geometry.blockSizeBytes)
         for record in batch {
             newest.insert(lba: record.lba, blockCount: record.blockCount, lsn: record.lsn,
@@ -131,7 +128,7 @@ extension VolumeCore {
         let extents = newest.allExtents()
         let plan = WriteBackPlan(extents: extents, geometry: geometry, maxIOBytes: Self.maxWriteBackIOBytes)
         let buffer = staging.buffer(atLeast: plan.stagedBytes)
-        try file.readBatch(plan.reads(into: buffer))
+        plan.copySources(from: mirror, into: buffer)
         try file.writeBatch(plan.writes(from: buffer))
         for hole in plan.holes {
             try file.punchHole(at: hole.offset, lengthBytes: hole.lengthBytes)
@@ -168,13 +165,15 @@ extension VolumeCore {
     }
 }
 
-/// The I/O of one write-back cycle: reads of the newest versions from the ring into one
-/// staging buffer, writes of LBA-contiguous runs to the data region, and holes.
+/// The I/O of one write-back cycle: copies of the newest versions from the ring into one
+/// staging buffer (aligned, as O_DIRECT wants), writes of LBA-contiguous runs to the data
+/// region, and holes.
 struct WriteBackPlan {
+    struct Source { var stagingOffset: Int; var lengthBytes: Int; var ringPosition: UInt64 }
     struct Piece { var stagingOffset: Int; var lengthBytes: Int; var fileOffset: UInt64 }
     struct Hole { var offset: UInt64; var lengthBytes: UInt64 }
 
-    private(set) var sourcePieces: [Piece] = []
+    private(set) var sources: [Source] = []
     private(set) var runs: [Piece] = []
     private(set) var holes: [Hole] = []
     private(set) var stagedBytes = 0
@@ -194,8 +193,7 @@ struct WriteBackPlan {
                 }
                 previousEnd = nil
             case let .wal(position):
-                sourcePieces.append(Piece(stagingOffset: stagedBytes, lengthBytes: length,
-                                          fileOffset: geometry.walFileOffset(position)))
+                sources.append(Source(stagingOffset: stagedBytes, lengthBytes: length, ringPosition: position))
                 // Adjacent blocks (in LBA and so in the staging buffer) join one run.
                 if previousEnd == extent.lba, let last = runs.last, last.lengthBytes + length <= maxIOBytes {
                     runs[runs.count - 1].lengthBytes += length
@@ -208,11 +206,11 @@ struct WriteBackPlan {
         }
     }
 
-    func reads(into buffer: UnsafeMutableRawBufferPointer) -> [IOTransfer] {
-        sourcePieces.map { piece in
-            IOTransfer(buffer: UnsafeMutableRawBufferPointer(
-                rebasing: buffer[piece.stagingOffset..<(piece.stagingOffset + piece.lengthBytes)]),
-                       offset: piece.fileOffset)
+    func copySources(from mirror: WALMirror, into buffer: UnsafeMutableRawBufferPointer) {
+        for source in sources {
+            mirror.load(into: UnsafeMutableRawBufferPointer(
+                rebasing: buffer[source.stagingOffset..<(source.stagingOffset + source.lengthBytes)]),
+                        from: source.ringPosition)
         }
     }
 

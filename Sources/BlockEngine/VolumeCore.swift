@@ -1,14 +1,17 @@
 // The shared internals of an open volume: the sequencer, the read index, the foreground
-// write and read paths. The background loops live in VolumeCore+GroupCommit.swift and
-// VolumeCore+WriteBack.swift.
+// write and read paths. The background loops live in VolumeCore+GroupCommit.swift (the log
+// writer) and VolumeCore+WriteBack.swift.
 //
-// Write path (invariant 1): reserve LSN and ring space under the sequencer lock, pwritev the
-// record into the ring, insert it into the index, then mark it complete. A record enters the
-// index only after its bytes are in the file, and the flusher only sees the completed prefix,
-// so a read or a checkpoint never depends on bytes not yet written (invariant 3).
+// Write path (invariant 1): reserve LSN and ring space under the sequencer lock, copy the
+// record into the in-memory ring (WALMirror), insert it into the index, then mark it
+// complete and tell the log writer, which writes completed ranges to the file. A record
+// enters the index only after its bytes are in the ring, and the log writer and the flusher
+// only see the completed prefix, so a read, a log write or a checkpoint never depends on
+// bytes not yet copied (invariant 3).
 //
-// Read path: look up the index, read WAL pieces and data-region gaps, then confirm that the
-// WAL space read was not recycled meanwhile (the tail did not pass it); otherwise retry.
+// Read path: look up the index, copy WAL pieces from the ring and read data-region gaps,
+// then confirm that the WAL space read was not recycled meanwhile (the tail did not pass
+// it); otherwise retry.
 
 import DequeModule
 import Dispatch
@@ -64,6 +67,8 @@ struct SequencerState {
 final class VolumeCore: Sendable {
     let path: String
     let file: any VolumeFileIO
+    /// The WAL ring's bytes; the file's WAL region follows it through the log writer.
+    let mirror: WALMirror
     let geometry: VolumeGeometry
     let options: VolumeOptions
     let metrics: EngineMetrics
@@ -80,10 +85,12 @@ final class VolumeCore: Sendable {
     let writeBack: ConditionLock<WriteBackState>
     let barrier: Mutex<(any ReplicaBarrier)?>
 
-    init(path: String, file: any VolumeFileIO, recovered: RecoveredState, superblock: Superblock,
-         options: VolumeOptions) {
+    init(path: String, file: any VolumeFileIO, mirror: WALMirror, recovered: RecoveredState,
+         superblock: Superblock, options: VolumeOptions) {
+        precondition(mirror.sizeBytes == superblock.walSizeBytes, "the mirror is the WAL's size")
         self.path = path
         self.file = file
+        self.mirror = mirror
         self.options = options
         geometry = VolumeGeometry(superblock)
         metrics = EngineMetrics(volume: options.metricsLabel ?? path.split(separator: "/").last.map(String.init) ?? path)
@@ -98,7 +105,7 @@ final class VolumeCore: Sendable {
         // Opening synced the file (new session superblock), so every recovered record is durable.
         durableLSN = Atomic(recovered.nextLSN - 1)
         epoch = Atomic(superblock.epoch)
-        commit = ConditionLock(CommitState())
+        commit = ConditionLock(CommitState(writtenPosition: recovered.headPosition))
         writeBack = ConditionLock(WriteBackState())
         barrier = Mutex(nil)
     }
@@ -152,7 +159,7 @@ final class VolumeCore: Sendable {
 
     // MARK: - Appending records
 
-    /// Appends one record and returns its LSN once its bytes are in the file and indexed.
+    /// Appends one record and returns its LSN once its bytes are in the ring and indexed.
     /// The payload is `source` bytes `[payloadOffset, payloadOffset + payloadLength)`, read
     /// only after ring space is reserved (never across a suspension).
     func append(kind: WALRecordKind, lba: UInt64, blockCount: UInt64, source: some BlockWriteSource,
@@ -160,16 +167,10 @@ final class VolumeCore: Sendable {
         precondition(payloadLength <= geometry.maxPayloadBytes, "record payload too large")
         precondition(payloadOffset >= 0 && payloadOffset + payloadLength <= source.byteCount, "payload outside source")
         let slot = try await reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength)
-        let written: Result<Void, BlockError> = source.withUnsafeBytes { bytes in
-            Result { () throws(BlockError) in
-                let payload = payloadLength == 0 ? UnsafeRawBufferPointer(start: nil, count: 0)
-                    : UnsafeRawBufferPointer(rebasing: bytes[payloadOffset..<(payloadOffset + payloadLength)])
-                try writeRecord(slot, payload: payload)
-            }
-        }
-        if case let .failure(error) = written {
-            fail(error)
-            throw BlockError.failed(error.description)
+        source.withUnsafeBytes { bytes in
+            let payload = payloadLength == 0 ? UnsafeRawBufferPointer(start: nil, count: 0)
+                : UnsafeRawBufferPointer(rebasing: bytes[payloadOffset..<(payloadOffset + payloadLength)])
+            writeRecord(slot, payload: payload)
         }
         index.withLock { index in
             index.insert(lba: lba, blockCount: blockCount, lsn: slot.lsn,
@@ -179,28 +180,30 @@ final class VolumeCore: Sendable {
             state.ring.complete(lsn: slot.lsn) && state.completionWaiters > 0
         }
         if wakeWaiters { sequencer.broadcast() }
+        noteRecordsCompleted()
         return slot.lsn
     }
 
-    private func writeRecord(_ slot: RecordSlot, payload: UnsafeRawBufferPointer) throws(BlockError) {
+    /// Copies the record (and the pad before it, if any) into the ring.
+    private func writeRecord(_ slot: RecordSlot, payload: UnsafeRawBufferPointer) {
         let header = WALRecordHeader(kind: slot.kind, lsn: slot.lsn, epoch: epoch.load(ordering: .relaxed),
                                      sessionID: sessionID, lba: slot.lba, blockCount: UInt32(slot.blockCount),
                                      payloadLength: UInt32(payload.count),
                                      durableHintLSN: min(durableLSN.load(ordering: .acquiring), slot.lsn - 1),
                                      payloadCRC: CRC32C.checksum(payload))
-        try withUnsafeTemporaryAllocation(byteCount: WALRecord.headerBytes, alignment: 64) { (buffer) throws(BlockError) in
+        withUnsafeTemporaryAllocation(byteCount: WALRecord.headerBytes, alignment: 64) { buffer in
             if slot.hasPad {
                 let padPayload = slot.headerPosition - slot.startPosition - UInt64(WALRecord.headerBytes)
                 let pad = WALRecordHeader(kind: .pad, lsn: slot.lsn, epoch: header.epoch, sessionID: sessionID,
                                           lba: 0, blockCount: 0, payloadLength: UInt32(padPayload),
                                           durableHintLSN: header.durableHintLSN, payloadCRC: 0)
                 pad.encode(into: buffer)
-                try file.write(UnsafeRawBufferPointer(buffer), UnsafeRawBufferPointer(start: nil, count: 0),
-                               at: geometry.walFileOffset(slot.startPosition))
+                mirror.store(UnsafeRawBufferPointer(buffer), at: slot.startPosition)
             }
             header.encode(into: buffer)
-            try file.write(UnsafeRawBufferPointer(buffer), payload, at: geometry.walFileOffset(slot.headerPosition))
+            mirror.store(UnsafeRawBufferPointer(buffer), at: slot.headerPosition)
         }
+        if payload.count > 0 { mirror.store(payload, at: slot.headerPosition + UInt64(WALRecord.headerBytes)) }
     }
 
     /// Reserves ring space, waiting (FIFO, bounded by `walFullTimeoutMs`) while the ring is full.
@@ -296,7 +299,7 @@ final class VolumeCore: Sendable {
                 }
             }
             if !pending.isEmpty { try await file.readAsync(pending) }
-            if plan.lowestWALPosition >= tailPosition.load(ordering: .acquiring) { return }
+            if walPiecesStillValid(plan.lowestWALPosition) { return }
         }
         throw .failed("read of LBA \(lba) raced the write-back \(Self.maxReadAttempts) times")
     }
@@ -306,22 +309,30 @@ final class VolumeCore: Sendable {
         for _ in 0..<Self.maxReadAttempts {
             let plan = planRead(lba: lba, into: buffer)
             for transfer in plan.transfers { try file.read(into: transfer.buffer, at: transfer.offset) }
-            if plan.lowestWALPosition >= tailPosition.load(ordering: .acquiring) { return }
+            if walPiecesStillValid(plan.lowestWALPosition) { return }
         }
         throw .failed("read of LBA \(lba) raced the write-back \(Self.maxReadAttempts) times")
     }
 
     static let maxReadAttempts = 16
 
-    /// The reads that fill `buffer`: one per WAL piece (a piece lies inside one record) and
-    /// one per run of data-region blocks between them. Trimmed blocks are zeroed here.
+    /// Whether the ring bytes a read copied from `lowestPosition` on were still the log's:
+    /// the tail had not passed them, so no writer could have reused them.
+    private func walPiecesStillValid(_ lowestPosition: UInt64) -> Bool {
+        // The copies from the ring must be ordered before the tail is checked.
+        atomicMemoryFence(ordering: .acquiring)
+        return lowestPosition >= tailPosition.load(ordering: .acquiring)
+    }
+
+    /// Fills the WAL pieces of `buffer` from the ring (a piece lies inside one record) and
+    /// zeroes trimmed blocks; returns the reads of the data-region runs between them.
     private func planRead(lba: UInt64, into buffer: UnsafeMutableRawBufferPointer)
         -> (transfers: [IOTransfer], lowestWALPosition: UInt64) {
         let blockCount = UInt64(buffer.count) / blockBytes
         var pieces: [IndexExtent] = []
         index.withLock { $0.lookup(lba: lba, blockCount: blockCount, into: &pieces) }
         var transfers: [IOTransfer] = []
-        transfers.reserveCapacity(pieces.count * 2 + 1)
+        transfers.reserveCapacity(pieces.count + 1)
         var lowestWALPosition = UInt64.max
         var cursor = lba
         func dataRun(_ from: UInt64, _ to: UInt64) {
@@ -335,7 +346,7 @@ final class VolumeCore: Sendable {
             case .trimmed:
                 target.initializeMemory(as: UInt8.self, repeating: 0)
             case let .wal(position):
-                transfers.append(IOTransfer(buffer: target, offset: geometry.walFileOffset(position)))
+                mirror.load(into: target, from: position)
                 lowestWALPosition = min(lowestWALPosition, position)
             }
             cursor = piece.endLBA

@@ -37,6 +37,9 @@ struct WALRing: Sendable {
     private(set) var tailPosition: UInt64
     private(set) var checkpointLSN: UInt64
     private(set) var completedLSN: UInt64
+    /// Logical ring position just after the record `completedLSN` (where the completed
+    /// prefix of the log ends).
+    private(set) var completedEndPosition: UInt64
     private(set) var records: Deque<RecordSlot>
 
     /// A ring whose log ends at `headPosition`, with `recovered` records already complete.
@@ -51,6 +54,7 @@ struct WALRing: Sendable {
         self.records = Deque(recovered)
         self.nextLSN = checkpointLSN + 1 + UInt64(recovered.count)
         self.completedLSN = nextLSN - 1
+        self.completedEndPosition = headPosition
         assert(recovered.allSatisfy(\.completed), "recovered records are complete")
     }
 
@@ -93,6 +97,7 @@ struct WALRing: Sendable {
         var next = Int(completedLSN + 1 - first.lsn)
         while next < records.count && records[next].completed {
             completedLSN += 1
+            completedEndPosition = records[next].endPosition
             next += 1
         }
         return completedLSN != before

@@ -18,6 +18,9 @@ final class DelayingFile: VolumeFileIO, @unchecked Sendable {
     func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockError) {
         try inner.write(first, second, at: offset)
     }
+    func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockError) {
+        try inner.writeThrough(buffer, at: offset)
+    }
     func readBatch(_ transfers: [IOTransfer]) throws(BlockError) { try inner.readBatch(transfers) }
     func readCached(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) -> Int {
         try inner.readCached(into: buffer, at: offset)

@@ -149,6 +149,10 @@ final class SimulatedFile: VolumeFileIO, @unchecked Sendable {
         record(.write(offset: offset, bytes: bytes))
     }
 
+    func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockError) {
+        record(.write(offset: offset, bytes: Array(buffer)))
+    }
+
     func readBatch(_ transfers: [IOTransfer]) throws(BlockError) {
         for transfer in transfers { try read(into: transfer.buffer, at: transfer.offset) }
     }

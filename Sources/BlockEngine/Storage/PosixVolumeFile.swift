@@ -7,6 +7,7 @@
 
 import CBlockSupport
 import CURing
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -31,6 +32,8 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
     private let asyncReads: AsyncReadRing?
     /// RWF_NOWAIT is refused by this file system: `readCached` reports nothing cached.
     private let noWaitUnsupported = ConditionLock(false)
+    /// O_DIRECT writes failed with EINVAL once: `writeThrough` writes buffered from then on.
+    private let directRefused = Atomic(false)
     private let closed = ConditionLock(false)
     static let ringEntries: UInt32 = 128
 
@@ -115,6 +118,31 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
                 throw .io(operation: "pwritev at \(offset)", errno: errno)
             }
             if count == 0 { throw .io(operation: "pwritev at \(offset)", errno: EIO) }
+            done += count
+        }
+    }
+
+    package func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockError) {
+        let alignment = Self.directAlignmentBytes
+        precondition(Int(bitPattern: buffer.baseAddress) % alignment == 0 && buffer.count % alignment == 0
+                     && offset % UInt64(alignment) == 0, "writeThrough needs 4096-aligned memory, length and offset")
+        if directDescriptor < 0 || directRefused.load(ordering: .relaxed) {
+            return try write(buffer, UnsafeRawBufferPointer(start: nil, count: 0), at: offset)
+        }
+        var done = 0
+        while done < buffer.count {
+            let count = pwrite(directDescriptor, buffer.baseAddress! + done, buffer.count - done,
+                               off_t(offset) + off_t(done))
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == EINVAL && done == 0 {
+                    // This file system wants another alignment for O_DIRECT (or none): buffered.
+                    directRefused.store(true, ordering: .relaxed)
+                    return try write(buffer, UnsafeRawBufferPointer(start: nil, count: 0), at: offset)
+                }
+                throw .io(operation: "pwrite (O_DIRECT) at \(offset)", errno: errno)
+            }
+            if count == 0 { throw .io(operation: "pwrite (O_DIRECT) at \(offset)", errno: EIO) }
             done += count
         }
     }

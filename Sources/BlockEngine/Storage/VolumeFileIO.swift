@@ -20,6 +20,10 @@ package protocol VolumeFileIO: AnyObject, Sendable {
     /// Writes `first` then `second` contiguously at `offset` (a gathered write).
     func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
                at offset: UInt64) throws(BlockError)
+    /// Writes `buffer` at `offset` past the page cache (O_DIRECT) where the file system
+    /// allows, buffered otherwise. Buffer address, length and offset are multiples of 4096.
+    /// Used by the log writer, the only writer of the WAL region.
+    func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockError)
     /// Reads every transfer; may run them concurrently (io_uring).
     func readBatch(_ transfers: [IOTransfer]) throws(BlockError)
     /// Reads what is already in memory (the page cache) at `offset` without blocking;

@@ -1,0 +1,71 @@
+// An in-memory copy of the WAL ring. Writers copy their records here (no syscall and no
+// page-cache page on the write path, so a writer never waits for a page under write-back);
+// the log writer thread writes completed ranges to the file in aligned blocks with O_DIRECT;
+// reads of WAL-resident blocks and the write-back copy from here.
+//
+// Invariants:
+// - the bytes of ring positions [tail, head) here are the bytes the log holds, and what the
+//   file holds for them once the log writer wrote them;
+// - each byte has one writer at a time: the writer that reserved it, until its record is
+//   complete; then nobody until the tail passes it (the ring hands it out again);
+// - readers validate after copying (the tail did not pass what they read), as they would
+//   after reading the file.
+
+/// The WAL ring's bytes in memory, addressed by logical ring position.
+final class WALMirror: @unchecked Sendable {
+    /// The unit of the log writer's file writes (O_DIRECT needs aligned memory, offsets and
+    /// lengths); the WAL's file offset and size are multiples of it.
+    static let alignmentBytes: UInt64 = 4096
+
+    let sizeBytes: UInt64
+    private let base: UnsafeMutableRawPointer
+
+    /// Allocates the ring's memory; pages are only backed once touched.
+    init(sizeBytes: UInt64) {
+        precondition(sizeBytes > 0 && sizeBytes % Self.alignmentBytes == 0, "WAL size must be a multiple of 4096")
+        self.sizeBytes = sizeBytes
+        base = UnsafeMutableRawPointer.allocate(byteCount: Int(sizeBytes), alignment: Int(Self.alignmentBytes))
+    }
+
+    deinit { base.deallocate() }
+
+    /// The physical pieces of the logical range `[from, to)`: at most two, split where the
+    /// ring wraps; a range longer than the ring is the whole ring once.
+    func pieces(from: UInt64, to: UInt64) -> [UnsafeMutableRawBufferPointer] {
+        precondition(from <= to, "range ends before it starts")
+        let length = min(to - from, sizeBytes)
+        guard length > 0 else { return [] }
+        let start = from % sizeBytes
+        let first = min(length, sizeBytes - start)
+        var result = [UnsafeMutableRawBufferPointer(start: base + Int(start), count: Int(first))]
+        if first < length { result.append(UnsafeMutableRawBufferPointer(start: base, count: Int(length - first))) }
+        return result
+    }
+
+    /// The offset in the ring of a physical piece returned by `pieces`.
+    func ringOffset(of piece: UnsafeMutableRawBufferPointer) -> UInt64 {
+        UInt64(piece.baseAddress! - base)
+    }
+
+    /// Copies `bytes` into the ring at logical `position` (wrapping if needed).
+    func store(_ bytes: UnsafeRawBufferPointer, at position: UInt64) {
+        var done = 0
+        for piece in pieces(from: position, to: position + UInt64(bytes.count)) {
+            piece.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[done..<(done + piece.count)]))
+            done += piece.count
+        }
+    }
+
+    /// Copies the ring's bytes at logical `position` into `buffer`.
+    func load(into buffer: UnsafeMutableRawBufferPointer, from position: UInt64) {
+        var done = 0
+        for piece in pieces(from: position, to: position + UInt64(buffer.count)) {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + piece.count)])
+                .copyMemory(from: UnsafeRawBufferPointer(piece))
+            done += piece.count
+        }
+    }
+
+    static func alignDown(_ position: UInt64) -> UInt64 { position / alignmentBytes * alignmentBytes }
+    static func alignUp(_ position: UInt64) -> UInt64 { alignDown(position + alignmentBytes - 1) }
+}

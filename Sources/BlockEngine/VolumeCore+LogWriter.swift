@@ -1,0 +1,210 @@
+// The log writer: one thread writes the ring's completed records from memory (WALMirror) to
+// the file, and turns many flush requests into one fdatasync (group commit).
+//
+// Each round it takes what waits, writes the ring range [written, completed end) rounded
+// out to 4 KiB blocks with O_DIRECT, and syncs only when someone waits for durability.
+// Writing as soon as records complete (not only on flush) overlaps the device write with
+// the caller's next step, so a flush usually finds its record written and pays only the
+// device flush; a full ring never piles up unwritten.
+//
+// Invariants:
+// - durableLSN only grows, and only to a completed prefix that was written before an
+//   fdatasync that started after the write.
+// - A waiter is resumed successfully only when durableLSN >= its LSN.
+// - The block holding the completed end is rewritten by the next round; its earlier bytes
+//   are unchanged in the ring, so a torn rewrite cannot damage a durable record. Its bytes
+//   beyond the completed end may be half-copied records: recovery cuts them as a torn tail.
+// - Requests that arrive during a round share the next round; a round may wait at most
+//   groupCommitMaxDelayMicros for company, and stops waiting at groupCommitMaxBatch.
+
+/// A caller waiting for its records to be durable locally.
+struct DurableWaiter {
+    let lsn: UInt64
+    let continuation: CheckedContinuation<Result<Void, BlockError>, Never>
+}
+
+struct CommitState {
+    var waiters: [DurableWaiter] = []
+    /// The highest LSN a blocked thread (the write-back) needs durable.
+    var blockingTargetLSN: UInt64 = 0
+    /// Records completed since the log writer last looked.
+    var unwrittenRecords = false
+    /// The log writer sleeps and must be woken for new records.
+    var writerIdle = false
+    /// Ring position up to which the file holds the log (owned by the log writer).
+    var writtenPosition: UInt64
+    var stopping = false
+    var stopped = false
+    var failure: BlockError?
+    var syncCount: UInt64 = 0
+    var waitersServed: UInt64 = 0
+    var largestBatch = 0
+}
+
+extension VolumeCore {
+    /// Returns once every record up to `lsn` is durable on local storage.
+    func waitLocallyDurable(_ lsn: UInt64) async throws(BlockError) {
+        if lsn <= durableLSN.load(ordering: .acquiring) { return }
+        let result: Result<Void, BlockError> = await withCheckedContinuation { continuation in
+            let immediate: Result<Void, BlockError>? = commit.withLock { state in
+                if let failure = state.failure { return .failure(failure) }
+                if state.stopping { return .failure(.closed) }
+                if lsn <= durableLSN.load(ordering: .acquiring) { return .success(()) }
+                state.waiters.append(DurableWaiter(lsn: lsn, continuation: continuation))
+                return nil
+            }
+            if let immediate { continuation.resume(returning: immediate) } else { commit.broadcast() }
+        }
+        try result.get()
+    }
+
+    /// Blocks the calling (background) thread until every record up to `lsn` is durable.
+    func waitLocallyDurableBlocking(_ lsn: UInt64) throws(BlockError) {
+        if lsn <= durableLSN.load(ordering: .acquiring) { return }
+        commit.withLock { $0.blockingTargetLSN = max($0.blockingTargetLSN, lsn) }
+        commit.broadcast()
+        let outcome: BlockError? = commit.withLock(waitingUntil: { state in
+            lsn <= durableLSN.load(ordering: .acquiring) || state.failure != nil || state.stopped
+        }) { state, _ in
+            if lsn <= durableLSN.load(ordering: .acquiring) { return nil }
+            return state.failure ?? .closed
+        }
+        if let outcome { throw outcome }
+    }
+
+    /// Tells the log writer that records completed (called by every append).
+    func noteRecordsCompleted() {
+        let wake = commit.withLock { state in
+            state.unwrittenRecords = true
+            return state.writerIdle
+        }
+        if wake { commit.broadcast() }
+    }
+
+    /// The log writer thread's body; returns when asked to stop, after writing and syncing
+    /// every completed record.
+    func runLogWriterLoop() {
+        let delayNs = UInt64(options.groupCommitMaxDelayMicros) * 1000
+        let maxBatch = options.groupCommitMaxBatch
+        while true {
+            commit.withLock { $0.writerIdle = true }
+            let (stopping, failed, syncTarget) = commit.withLock(waitingUntil: { state in
+                state.unwrittenRecords || !state.waiters.isEmpty || state.stopping
+                    || state.blockingTargetLSN > durableLSN.load(ordering: .relaxed)
+            }) { state, _ in
+                state.writerIdle = false
+                state.unwrittenRecords = false
+                let target = max(state.waiters.map(\.lsn).max() ?? 0, state.blockingTargetLSN)
+                return (state.stopping, state.failure != nil, target)
+            }
+            if failed {
+                failWaiters(with: failure ?? .closed)
+                if stopping { break }
+                // A failed volume writes nothing more; wait for the stop.
+                commit.withLock(waitingUntil: { $0.stopping }) { _, _ in }
+                failWaiters(with: failure ?? .closed)
+                break
+            }
+            var target = syncTarget
+            if target > durableLSN.load(ordering: .acquiring) && delayNs > 0 {
+                commit.withLock(waitingUntil: { $0.waiters.count >= maxBatch || $0.stopping }, timeoutNs: delayNs) { _, _ in }
+                target = max(target, commit.withLock { $0.waiters.map(\.lsn).max() ?? 0 })
+            }
+            if stopping { target = sequencer.withLock { $0.ring.completedLSN } }
+            switch writeLogRound(syncThrough: target) {
+            case .success:
+                resumeDurableWaiters()
+            case let .failure(error):
+                fail(error)
+                failWaiters(with: failure ?? error)
+            }
+            if stopping { break }
+        }
+        commit.withLock { $0.stopped = true }
+        commit.broadcast()
+        failWaiters(with: failure ?? .closed)
+    }
+
+    /// Writes every completed record to the file; if `target` is not yet durable, waits for
+    /// the records up to it to complete and syncs.
+    private func writeLogRound(syncThrough target: UInt64) -> Result<Void, BlockError> {
+        let mustSync = target > durableLSN.load(ordering: .acquiring)
+        if mustSync, case let .failure(error) = waitForCompletion(atLeast: target) { return .failure(error) }
+        let (completedLSN, completedEnd) = sequencer.withLock { ($0.ring.completedLSN, $0.ring.completedEndPosition) }
+        do {
+            let from = commit.withLock { $0.writtenPosition }
+            if completedEnd > from {
+                try writeRing(from: from, to: completedEnd)
+                commit.withLock { $0.writtenPosition = completedEnd }
+            }
+            if mustSync {
+                try file.sync()
+                publishDurable(completedLSN)
+            }
+            return .success(())
+        } catch {
+            return .failure(.failed(error.description))
+        }
+    }
+
+    /// Writes the ring's bytes `[from, to)`, widened to whole aligned blocks, to the file.
+    private func writeRing(from: UInt64, to: UInt64) throws(BlockError) {
+        for piece in mirror.pieces(from: WALMirror.alignDown(from), to: WALMirror.alignUp(to)) {
+            try file.writeThrough(UnsafeRawBufferPointer(piece),
+                                  at: geometry.walOffsetBytes + mirror.ringOffset(of: piece))
+        }
+    }
+
+    /// Resumes the waiters whose records are durable now, and wakes a blocked write-back.
+    private func resumeDurableWaiters() {
+        let durable = durableLSN.load(ordering: .acquiring)
+        let ready: [DurableWaiter] = commit.withLock { state in
+            let (done, pending) = partition(state.waiters) { $0.lsn <= durable }
+            guard !done.isEmpty else { return [] }
+            state.waiters = pending
+            state.syncCount += 1
+            state.waitersServed += UInt64(done.count)
+            state.largestBatch = max(state.largestBatch, done.count)
+            return done
+        }
+        commit.broadcast()
+        guard !ready.isEmpty else { return }
+        metrics.groupCommitSyncs.increment()
+        metrics.groupCommitBatchSize.record(ready.count)
+        for waiter in ready { waiter.continuation.resume(returning: .success(())) }
+    }
+
+    private func failWaiters(with error: BlockError) {
+        let stranded = commit.withLock { state in
+            if state.failure == nil, case .failed = error { state.failure = error }
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        commit.broadcast()
+        for waiter in stranded { waiter.continuation.resume(returning: .failure(error)) }
+    }
+
+    /// Raises durableLSN to `lsn` (never lowers it): call only after a sync that started
+    /// when every record up to `lsn` was written.
+    func publishDurable(_ lsn: UInt64) {
+        var current = durableLSN.load(ordering: .relaxed)
+        while current < lsn {
+            let (exchanged, original) = durableLSN.compareExchange(expected: current, desired: lsn, ordering: .releasing)
+            if exchanged { break }
+            current = original
+        }
+    }
+
+    func stopLogWriter() {
+        commit.withLock { $0.stopping = true }
+        commit.broadcast()
+    }
+}
+
+func partition<T>(_ items: [T], _ isFirst: (T) -> Bool) -> ([T], [T]) {
+    var first: [T] = [], second: [T] = []
+    for item in items {
+        if isFirst(item) { first.append(item) } else { second.append(item) }
+    }
+    return (first, second)
+}
