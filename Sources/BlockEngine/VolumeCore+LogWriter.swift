@@ -3,9 +3,10 @@
 //
 // Each round it takes what waits, writes the ring range [written, completed end) rounded
 // out to 4 KiB blocks with O_DIRECT, and syncs only when someone waits for durability.
-// Writing as soon as records complete (not only on flush) overlaps the device write with
-// the caller's next step, so a flush usually finds its record written and pays only the
-// device flush; a full ring never piles up unwritten.
+// Writing records soon after they complete (not only on flush) overlaps the device write
+// with the caller's next step (an iSCSI flush arrives a round trip later and pays only the
+// device flush) and keeps unwritten log small; rounds without a flush to serve are spaced
+// at least eagerWriteDelayNs apart, so a stream of writes goes out in larger writes.
 //
 // Invariants:
 // - durableLSN only grows, and only to a completed prefix that was written before an
@@ -29,8 +30,11 @@ struct CommitState {
     var blockingTargetLSN: UInt64 = 0
     /// Records completed since the log writer last looked.
     var unwrittenRecords = false
-    /// The log writer sleeps and must be woken for new records.
+    /// The log writer sleeps and must be woken for new records (once its eager-write delay
+    /// passed; see `waitForLogWork`).
     var writerIdle = false
+    /// When the log writer's last round ended (monotonic clock).
+    var lastRoundEndNs: UInt64 = 0
     /// Ring position up to which the file holds the log (owned by the log writer).
     var writtenPosition: UInt64
     var stopping = false
@@ -76,7 +80,7 @@ extension VolumeCore {
     func noteRecordsCompleted() {
         let wake = commit.withLock { state in
             state.unwrittenRecords = true
-            return state.writerIdle
+            return state.writerIdle && monotonicNowNs() >= state.lastRoundEndNs + Self.eagerWriteDelayNs
         }
         if wake { commit.broadcast() }
     }
@@ -87,16 +91,7 @@ extension VolumeCore {
         let delayNs = UInt64(options.groupCommitMaxDelayMicros) * 1000
         let maxBatch = options.groupCommitMaxBatch
         while true {
-            commit.withLock { $0.writerIdle = true }
-            let (stopping, failed, syncTarget) = commit.withLock(waitingUntil: { state in
-                state.unwrittenRecords || !state.waiters.isEmpty || state.stopping
-                    || state.blockingTargetLSN > durableLSN.load(ordering: .relaxed)
-            }) { state, _ in
-                state.writerIdle = false
-                state.unwrittenRecords = false
-                let target = max(state.waiters.map(\.lsn).max() ?? 0, state.blockingTargetLSN)
-                return (state.stopping, state.failure != nil, target)
-            }
+            let (stopping, failed, syncTarget) = waitForLogWork()
             if failed {
                 failWaiters(with: failure ?? .closed)
                 if stopping { break }
@@ -118,12 +113,44 @@ extension VolumeCore {
                 fail(error)
                 failWaiters(with: failure ?? error)
             }
+            commit.withLock { $0.lastRoundEndNs = monotonicNowNs() }
             if stopping { break }
         }
         commit.withLock { $0.stopped = true }
         commit.broadcast()
         failWaiters(with: failure ?? .closed)
     }
+
+    /// Sleeps until there is a reason for a round: a flush or the write-back waits for
+    /// durability, the volume stops, or records completed and the last round ended at least
+    /// `eagerWriteDelayNs` ago. Under a steady stream of writes the log so goes out in
+    /// fewer, larger writes (each costs a syscall and a device request), while a lone write
+    /// starts at once. Returns (stopping, failed, highest LSN someone needs durable).
+    private func waitForLogWork() -> (Bool, Bool, UInt64) {
+        let deadline = commit.withLock { state in
+            state.writerIdle = true
+            return state.lastRoundEndNs + Self.eagerWriteDelayNs
+        }
+        func ready(_ state: CommitState) -> Bool {
+            !state.waiters.isEmpty || state.stopping || state.blockingTargetLSN > durableLSN.load(ordering: .relaxed)
+                || (state.unwrittenRecords && monotonicNowNs() >= deadline)
+        }
+        while true {
+            let now = monotonicNowNs()
+            // Before the deadline, wake at it (appenders do not wake the thread then).
+            let timeoutNs: UInt64? = now < deadline ? deadline - now : nil
+            let work: (Bool, Bool, UInt64)? = commit.withLock(waitingUntil: ready, timeoutNs: timeoutNs) { state, isReady in
+                guard isReady else { return nil }
+                state.writerIdle = false
+                state.unwrittenRecords = false
+                let target = max(state.waiters.map(\.lsn).max() ?? 0, state.blockingTargetLSN)
+                return (state.stopping, state.failure != nil, target)
+            }
+            if let work { return work }
+        }
+    }
+
+    static let eagerWriteDelayNs: UInt64 = 200_000
 
     /// Writes every completed record to the file; if `target` is not yet durable, waits for
     /// the records up to it to complete and syncs.
