@@ -35,7 +35,7 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
     /// O_DIRECT writes failed with EINVAL once: `writeThrough` writes buffered from then on.
     private let directRefused = Atomic(false)
     private let closed = ConditionLock(false)
-    static let ringEntries: UInt32 = 128
+    static let ringEntries: UInt32 = 32
 
     /// Opens an existing file, or creates a new one when `create` is set (failing if it exists).
     package init(path: String, readOnly: Bool = false, create: Bool = false) throws(BlockError) {
