@@ -42,7 +42,7 @@ fio_run() {
     local key=$1 run=$2 label=$3
     shift 3
     local cmd=(fio --name="${key#fio.}" --filename="$WORK/fio.dat" --size="$SIZE" --ioengine=io_uring
-        --direct=1 --randrepeat=0 --time_based --runtime="$TEST_SECONDS" --output-format=json "$@")
+        --direct=1 --randrepeat=0 --time_based --runtime="$TEST_SECONDS" --lat_percentiles=1 --output-format=json "$@")
     progress "fio run $run/$RUNS: $label"
     note_command "$key" "${cmd[@]}"
     run_tracked "${cmd[@]}" >"$WORK/$key.$run.json" 2>>"$WORK/fio.log" ||
@@ -53,16 +53,19 @@ fio_run() {
 }
 
 # fio_numbers JSON: "IOPS MiB/s CPU-us-per-IO p50-us" of a fio job. CPU is fio's usr+sys
-# over the job's runtime; p50 is the completion latency, plus the fdatasync's when it syncs.
+# over the job's runtime; p50 is the total latency (submission + completion, as
+# --lat_percentiles=1 reports it), plus the fdatasync's when it syncs (fio 3.33 leaves the
+# sync section's total_ios at 0, so its latency count tells).
 fio_numbers() {
     python3 - "$1" <<'PY'
 import json, sys
 job = json.load(open(sys.argv[1]))["jobs"][0]
 side = job["write"] if job["write"]["total_ios"] > 0 else job["read"]
 ios = max(side["total_ios"], 1)
-p50_ns = side["clat_ns"].get("percentile", {}).get("50.000000", 0)
+latency = side["lat_ns"] if "percentile" in side.get("lat_ns", {}) else side["clat_ns"]
+p50_ns = latency.get("percentile", {}).get("50.000000", 0)
 sync = job.get("sync", {})
-if sync.get("total_ios", 0) > 0:
+if sync.get("total_ios", 0) > 0 or sync.get("lat_ns", {}).get("N", 0) > 0:
     p50_ns += sync["lat_ns"].get("percentile", {}).get("50.000000", 0)
 cpu_us = (job["usr_cpu"] + job["sys_cpu"]) / 100 * job["job_runtime"] * 1000
 print(f'{side["iops"]:.0f} {side["bw_bytes"] / 1048576:.1f} {cpu_us / ios:.2f} {p50_ns / 1000:.1f}')

@@ -5,8 +5,9 @@
 // out to 4 KiB blocks with O_DIRECT, and syncs only when someone waits for durability.
 // Writing records soon after they complete (not only on flush) overlaps the device write
 // with the caller's next step (an iSCSI flush arrives a round trip later and pays only the
-// device flush) and keeps unwritten log small; rounds without a flush to serve are spaced
-// at least eagerWriteDelayNs apart, so a stream of writes goes out in larger writes.
+// device flush) and keeps unwritten log small; a round that served no flush is followed by
+// one for new records only eagerWriteDelayNs later, so a stream of writes goes out in
+// larger writes.
 //
 // Invariants:
 // - durableLSN only grows, and only to a completed prefix that was written before an
@@ -33,8 +34,9 @@ struct CommitState {
     /// The log writer sleeps and must be woken for new records (once its eager-write delay
     /// passed; see `waitForLogWork`).
     var writerIdle = false
-    /// When the log writer's last round ended (monotonic clock).
-    var lastRoundEndNs: UInt64 = 0
+    /// Before this time (monotonic clock) new records alone do not start a round: set after
+    /// a round that served no flush (see `waitForLogWork`).
+    var eagerWriteNotBeforeNs: UInt64 = 0
     /// Ring position up to which the file holds the log (owned by the log writer).
     var writtenPosition: UInt64
     var stopping = false
@@ -80,7 +82,7 @@ extension VolumeCore {
     func noteRecordsCompleted() {
         let wake = commit.withLock { state in
             state.unwrittenRecords = true
-            return state.writerIdle && monotonicNowNs() >= state.lastRoundEndNs + Self.eagerWriteDelayNs
+            return state.writerIdle && monotonicNowNs() >= state.eagerWriteNotBeforeNs
         }
         if wake { commit.broadcast() }
     }
@@ -106,14 +108,16 @@ extension VolumeCore {
                 target = max(target, commit.withLock { $0.waiters.map(\.lsn).max() ?? 0 })
             }
             if stopping { target = sequencer.withLock { $0.ring.completedLSN } }
+            var synced = false
             switch writeLogRound(syncThrough: target) {
-            case .success:
+            case let .success(didSync):
+                synced = didSync
                 resumeDurableWaiters()
             case let .failure(error):
                 fail(error)
                 failWaiters(with: failure ?? error)
             }
-            commit.withLock { $0.lastRoundEndNs = monotonicNowNs() }
+            commit.withLock { $0.eagerWriteNotBeforeNs = synced ? 0 : monotonicNowNs() + Self.eagerWriteDelayNs }
             if stopping { break }
         }
         commit.withLock { $0.stopped = true }
@@ -122,14 +126,15 @@ extension VolumeCore {
     }
 
     /// Sleeps until there is a reason for a round: a flush or the write-back waits for
-    /// durability, the volume stops, or records completed and the last round ended at least
-    /// `eagerWriteDelayNs` ago. Under a steady stream of writes the log so goes out in
-    /// fewer, larger writes (each costs a syscall and a device request), while a lone write
-    /// starts at once. Returns (stopping, failed, highest LSN someone needs durable).
+    /// durability, the volume stops, or records completed and either the last round served
+    /// a flush or it ended at least `eagerWriteDelayNs` ago. Under a steady stream of writes
+    /// without flushes the log so goes out in fewer, larger writes (each costs a syscall and
+    /// a device request), while a write after a flush (the next I/O of a synchronous
+    /// client) starts at once. Returns (stopping, failed, highest LSN someone needs durable).
     private func waitForLogWork() -> (Bool, Bool, UInt64) {
         let deadline = commit.withLock { state in
             state.writerIdle = true
-            return state.lastRoundEndNs + Self.eagerWriteDelayNs
+            return state.eagerWriteNotBeforeNs
         }
         func ready(_ state: CommitState) -> Bool {
             !state.waiters.isEmpty || state.stopping || state.blockingTargetLSN > durableLSN.load(ordering: .relaxed)
@@ -153,32 +158,33 @@ extension VolumeCore {
     static let eagerWriteDelayNs: UInt64 = 200_000
 
     /// Writes every completed record to the file; if `target` is not yet durable, waits for
-    /// the records up to it to complete and syncs.
-    private func writeLogRound(syncThrough target: UInt64) -> Result<Void, BlockError> {
+    /// the records up to it to complete and syncs. Returns whether it synced.
+    private func writeLogRound(syncThrough target: UInt64) -> Result<Bool, BlockError> {
         let mustSync = target > durableLSN.load(ordering: .acquiring)
         if mustSync, case let .failure(error) = waitForCompletion(atLeast: target) { return .failure(error) }
         let (completedLSN, completedEnd) = sequencer.withLock { ($0.ring.completedLSN, $0.ring.completedEndPosition) }
         do {
             let from = commit.withLock { $0.writtenPosition }
             if completedEnd > from {
-                try writeRing(from: from, to: completedEnd)
+                try writeRing(from: from, to: completedEnd, durable: mustSync)
                 commit.withLock { $0.writtenPosition = completedEnd }
-            }
-            if mustSync {
+            } else if mustSync {
                 try file.sync()
-                publishDurable(completedLSN)
             }
-            return .success(())
+            if mustSync { publishDurable(completedLSN) }
+            return .success(mustSync)
         } catch {
             return .failure(.failed(error.description))
         }
     }
 
-    /// Writes the ring's bytes `[from, to)`, widened to whole aligned blocks, to the file.
-    private func writeRing(from: UInt64, to: UInt64) throws(BlockError) {
-        for piece in mirror.pieces(from: WALMirror.alignDown(from), to: WALMirror.alignUp(to)) {
-            try file.writeThrough(UnsafeRawBufferPointer(piece),
-                                  at: geometry.walOffsetBytes + mirror.ringOffset(of: piece))
+    /// Writes the ring's bytes `[from, to)`, widened to whole aligned blocks, to the file;
+    /// with `durable`, the last write also makes everything before it durable.
+    private func writeRing(from: UInt64, to: UInt64, durable: Bool) throws(BlockError) {
+        let pieces = mirror.pieces(from: WALMirror.alignDown(from), to: WALMirror.alignUp(to))
+        for (number, piece) in pieces.enumerated() {
+            try file.writeThrough(UnsafeRawBufferPointer(piece), at: geometry.walOffsetBytes + mirror.ringOffset(of: piece),
+                                  durable: durable && number == pieces.count - 1)
         }
     }
 

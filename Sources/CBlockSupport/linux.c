@@ -37,3 +37,9 @@ int64_t cblock_pread_nowait(int fd, void *buffer, uint64_t length, int64_t offse
     ssize_t rc = preadv2(fd, &vector, 1, (off_t)offset, RWF_NOWAIT);
     return rc < 0 ? -(int64_t)errno : (int64_t)rc;
 }
+
+int64_t cblock_pwrite_dsync(int fd, const void *buffer, uint64_t length, int64_t offset) {
+    struct iovec vector = { .iov_base = (void *)buffer, .iov_len = (size_t)length };
+    ssize_t rc = pwritev2(fd, &vector, 1, (off_t)offset, RWF_DSYNC);
+    return rc < 0 ? -(int64_t)errno : (int64_t)rc;
+}

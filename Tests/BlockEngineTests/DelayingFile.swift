@@ -18,8 +18,8 @@ final class DelayingFile: VolumeFileIO, @unchecked Sendable {
     func write(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockError) {
         try inner.write(first, second, at: offset)
     }
-    func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockError) {
-        try inner.writeThrough(buffer, at: offset)
+    func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BlockError) {
+        try inner.writeThrough(buffer, at: offset, durable: durable)
     }
     func readBatch(_ transfers: [IOTransfer]) throws(BlockError) { try inner.readBatch(transfers) }
     func readCached(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) -> Int {

@@ -149,8 +149,9 @@ final class SimulatedFile: VolumeFileIO, @unchecked Sendable {
         record(.write(offset: offset, bytes: bytes))
     }
 
-    func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockError) {
+    func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BlockError) {
         record(.write(offset: offset, bytes: Array(buffer)))
+        if durable { try sync() }
     }
 
     func readBatch(_ transfers: [IOTransfer]) throws(BlockError) {

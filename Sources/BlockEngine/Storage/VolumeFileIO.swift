@@ -22,8 +22,11 @@ package protocol VolumeFileIO: AnyObject, Sendable {
                at offset: UInt64) throws(BlockError)
     /// Writes `buffer` at `offset` past the page cache (O_DIRECT) where the file system
     /// allows, buffered otherwise. Buffer address, length and offset are multiples of 4096.
+    /// With `durable`, returns only once this write and every `writeThrough` completed
+    /// before it are durable (one `RWF_DSYNC` write where the kernel allows, else a write
+    /// and `sync()`); buffered writes elsewhere in the file still need `sync()`.
     /// Used by the log writer, the only writer of the WAL region.
-    func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockError)
+    func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BlockError)
     /// Reads every transfer; may run them concurrently (io_uring).
     func readBatch(_ transfers: [IOTransfer]) throws(BlockError)
     /// Reads what is already in memory (the page cache) at `offset` without blocking;

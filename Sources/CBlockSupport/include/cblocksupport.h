@@ -29,6 +29,11 @@ int64_t cblock_seek_hole(int fd, int64_t offset);
 /// bytes read, or -errno (-EAGAIN: the read would block).
 int64_t cblock_pread_nowait(int fd, void *buffer, uint64_t length, int64_t offset);
 
+/// pwritev2 with RWF_DSYNC: one write that returns once it is durable, as if followed by
+/// fdatasync (on a device without FUA the kernel flushes its cache after the write).
+/// Returns the bytes written or -errno.
+int64_t cblock_pwrite_dsync(int fd, const void *buffer, uint64_t length, int64_t offset);
+
 /// The O_DIRECT open flag (its value differs between architectures).
 int cblock_o_direct_flag(void);
 
