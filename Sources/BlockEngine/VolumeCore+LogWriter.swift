@@ -39,6 +39,8 @@ struct CommitState {
     var eagerWriteNotBeforeNs: UInt64 = 0
     /// Ring position up to which the file holds the log (owned by the log writer).
     var writtenPosition: UInt64
+    /// A round (the thread's, or a caller's leading one) is writing the log: one at a time.
+    var roundInProgress = false
     var stopping = false
     var stopped = false
     var failure: BlockError?
@@ -51,6 +53,7 @@ extension VolumeCore {
     /// Returns once every record up to `lsn` is durable on local storage.
     func waitLocallyDurable(_ lsn: UInt64) async throws(BlockError) {
         if lsn <= durableLSN.load(ordering: .acquiring) { return }
+        if try leadRoundIfIdle(lsn) { return }
         let result: Result<Void, BlockError> = await withCheckedContinuation { continuation in
             let immediate: Result<Void, BlockError>? = commit.withLock { state in
                 if let failure = state.failure { return .failure(failure) }
@@ -62,6 +65,46 @@ extension VolumeCore {
             if let immediate { continuation.resume(returning: immediate) } else { commit.broadcast() }
         }
         try result.get()
+    }
+
+    /// When no round runs and nobody else waits, the caller writes and syncs the log itself:
+    /// a lone synchronous writer then pays neither the wake-up of the log writer thread nor
+    /// the resumption of its task from that thread (about 15-20 µs each here). Under load
+    /// someone already waits or a round runs, so the caller queues and batching is intact.
+    /// Returns whether it led (and `lsn` is durable).
+    private func leadRoundIfIdle(_ lsn: UInt64) throws(BlockError) -> Bool {
+        guard options.callerMaySync else { return false }
+        // Never block on records that are not complete yet: one may belong to a task that
+        // waits for a thread (a writer given ring space while suspended), and this caller
+        // holds one.
+        guard sequencer.withLock({ $0.ring.completedLSN }) >= lsn else { return false }
+        let lead = commit.withLock { state in
+            guard state.failure == nil, !state.stopping, !state.roundInProgress, state.waiters.isEmpty else { return false }
+            state.roundInProgress = true
+            return true
+        }
+        guard lead else { return false }
+        let outcome = writeLogRound(syncThrough: lsn)
+        commit.withLock { state in
+            state.roundInProgress = false
+            state.eagerWriteNotBeforeNs = 0
+            if case .success = outcome {
+                state.syncCount += 1
+                state.waitersServed += 1
+                state.largestBatch = max(state.largestBatch, 1)
+            }
+        }
+        // Waiters that queued meanwhile are the log writer's again.
+        resumeDurableWaiters()
+        switch outcome {
+        case .success:
+            metrics.groupCommitSyncs.increment()
+            metrics.groupCommitBatchSize.record(1)
+            return true
+        case let .failure(error):
+            fail(error)
+            throw failure ?? error
+        }
     }
 
     /// Blocks the calling (background) thread until every record up to `lsn` is durable.
@@ -94,6 +137,7 @@ extension VolumeCore {
         let maxBatch = options.groupCommitMaxBatch
         while true {
             let (stopping, failed, syncTarget) = waitForLogWork()
+            defer { commit.withLock { $0.roundInProgress = false } }
             if failed {
                 failWaiters(with: failure ?? .closed)
                 if stopping { break }
@@ -137,7 +181,8 @@ extension VolumeCore {
             return state.eagerWriteNotBeforeNs
         }
         func ready(_ state: CommitState) -> Bool {
-            !state.waiters.isEmpty || state.stopping || state.blockingTargetLSN > durableLSN.load(ordering: .relaxed)
+            guard !state.roundInProgress else { return false }
+            return !state.waiters.isEmpty || state.stopping || state.blockingTargetLSN > durableLSN.load(ordering: .relaxed)
                 || (state.unwrittenRecords && monotonicNowNs() >= deadline)
         }
         while true {
@@ -146,6 +191,7 @@ extension VolumeCore {
             let timeoutNs: UInt64? = now < deadline ? deadline - now : nil
             let work: (Bool, Bool, UInt64)? = commit.withLock(waitingUntil: ready, timeoutNs: timeoutNs) { state, isReady in
                 guard isReady else { return nil }
+                state.roundInProgress = true
                 state.writerIdle = false
                 state.unwrittenRecords = false
                 let target = max(state.waiters.map(\.lsn).max() ?? 0, state.blockingTargetLSN)

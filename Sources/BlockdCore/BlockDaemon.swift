@@ -65,7 +65,9 @@ public final class BlockDaemon: Service, Sendable {
     func openVolumes() async throws -> [(String, Volume)] {
         let directory = configuration.dataDirectory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let options = VolumeOptions(logger: logger)
+        // Commands run on the connections' event loops, which must not block in a device
+        // flush: durability waits stay with each volume's log writer thread.
+        let options = VolumeOptions(logger: logger, callerMaySync: false)
         for (name, sizeBytes) in configuration.creates {
             let path = volumePath(name)
             guard !FileManager.default.fileExists(atPath: path) else { continue }
