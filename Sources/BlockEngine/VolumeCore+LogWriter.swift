@@ -88,18 +88,12 @@ extension VolumeCore {
         commit.withLock { state in
             state.roundInProgress = false
             state.eagerWriteNotBeforeNs = 0
-            if case .success = outcome {
-                state.syncCount += 1
-                state.waitersServed += 1
-                state.largestBatch = max(state.largestBatch, 1)
-            }
         }
-        // Waiters that queued meanwhile are the log writer's again.
-        resumeDurableWaiters()
         switch outcome {
-        case .success:
-            metrics.groupCommitSyncs.increment()
-            metrics.groupCommitBatchSize.record(1)
+        case let .success(synced):
+            // Waiters that queued meanwhile share this sync if it covers them; the rest are
+            // the log writer's again.
+            resumeDurableWaiters(synced: synced, leader: true)
             return true
         case let .failure(error):
             fail(error)
@@ -156,7 +150,7 @@ extension VolumeCore {
             switch writeLogRound(syncThrough: target) {
             case let .success(didSync):
                 synced = didSync
-                resumeDurableWaiters()
+                resumeDurableWaiters(synced: didSync)
             case let .failure(error):
                 fail(error)
                 failWaiters(with: failure ?? error)
@@ -234,22 +228,27 @@ extension VolumeCore {
         }
     }
 
-    /// Resumes the waiters whose records are durable now, and wakes a blocked write-back.
-    private func resumeDurableWaiters() {
+    /// Resumes the waiters whose records are durable now and wakes a blocked write-back.
+    /// A round that `synced` is counted as one group commit of the waiters it served (plus
+    /// the caller itself when a `leader` ran it).
+    private func resumeDurableWaiters(synced: Bool, leader: Bool = false) {
         let durable = durableLSN.load(ordering: .acquiring)
-        let ready: [DurableWaiter] = commit.withLock { state in
+        let (ready, batch): ([DurableWaiter], Int) = commit.withLock { state in
             let (done, pending) = partition(state.waiters) { $0.lsn <= durable }
-            guard !done.isEmpty else { return [] }
             state.waiters = pending
-            state.syncCount += 1
-            state.waitersServed += UInt64(done.count)
-            state.largestBatch = max(state.largestBatch, done.count)
-            return done
+            let batch = synced ? done.count + (leader ? 1 : 0) : 0
+            if batch > 0 {
+                state.syncCount += 1
+                state.waitersServed += UInt64(batch)
+                state.largestBatch = max(state.largestBatch, batch)
+            }
+            return (done, batch)
         }
         commit.broadcast()
-        guard !ready.isEmpty else { return }
-        metrics.groupCommitSyncs.increment()
-        metrics.groupCommitBatchSize.record(ready.count)
+        if batch > 0 {
+            metrics.groupCommitSyncs.increment()
+            metrics.groupCommitBatchSize.record(batch)
+        }
         for waiter in ready { waiter.continuation.resume(returning: .success(())) }
     }
 

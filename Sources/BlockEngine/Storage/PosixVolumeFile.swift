@@ -131,45 +131,38 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         let direct = directDescriptor >= 0 && !directRefused.load(ordering: .relaxed)
         if durable && direct && !dsyncRefused.load(ordering: .relaxed) {
             // One syscall and one wake-up instead of a write and an fdatasync.
-            var done = 0
-            while done < buffer.count {
-                let count = cblock_pwrite_dsync(directDescriptor, buffer.baseAddress! + done,
-                                                UInt64(buffer.count - done), Int64(offset) + Int64(done))
-                if count == -Int64(EINTR) { continue }
-                if count < 0 && done == 0 && (count == -Int64(EINVAL) || count == -Int64(EOPNOTSUPP)) {
-                    dsyncRefused.store(true, ordering: .relaxed)
-                    break
-                }
-                if count < 0 { throw .io(operation: "pwritev2 (O_DIRECT, RWF_DSYNC) at \(offset)", errno: Int32(-count)) }
-                if count == 0 { throw .io(operation: "pwritev2 (O_DIRECT, RWF_DSYNC) at \(offset)", errno: EIO) }
-                done += Int(count)
-            }
-            if done == buffer.count { return }
+            if try writeAll(buffer, at: offset, operation: "pwritev2 (O_DIRECT, RWF_DSYNC)", refusedBy: [EINVAL, EOPNOTSUPP],
+                            { cblock_pwrite_dsync(directDescriptor, $0, UInt64($1), $2) }) { return }
+            dsyncRefused.store(true, ordering: .relaxed)
         }
-        try writeDirect(buffer, at: offset)
+        if direct, try writeAll(buffer, at: offset, operation: "pwrite (O_DIRECT)", refusedBy: [EINVAL], { bytes, count, at in
+            let written = pwrite(directDescriptor, bytes, count, off_t(at))
+            return written < 0 ? -Int64(errno) : Int64(written)
+        }) {
+            // Written past the page cache.
+        } else {
+            // No O_DIRECT, or this file system wants another alignment for it: buffered.
+            if direct { directRefused.store(true, ordering: .relaxed) }
+            try write(buffer, UnsafeRawBufferPointer(start: nil, count: 0), at: offset)
+        }
         if durable { try sync() }
     }
 
-    private func writeDirect(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockError) {
-        if directDescriptor < 0 || directRefused.load(ordering: .relaxed) {
-            return try write(buffer, UnsafeRawBufferPointer(start: nil, count: 0), at: offset)
-        }
+    /// Writes all of `buffer` at `offset` through `call` (bytes written, or -errno),
+    /// continuing short writes and retrying EINTR. Returns false, having written nothing,
+    /// when the first call fails with an errno in `refusedBy`: the caller writes another way.
+    private func writeAll(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, operation: String, refusedBy: [Int32],
+                          _ call: (UnsafeRawPointer, Int, Int64) -> Int64) throws(BlockError) -> Bool {
         var done = 0
         while done < buffer.count {
-            let count = pwrite(directDescriptor, buffer.baseAddress! + done, buffer.count - done,
-                               off_t(offset) + off_t(done))
-            if count < 0 {
-                if errno == EINTR { continue }
-                if errno == EINVAL && done == 0 {
-                    // This file system wants another alignment for O_DIRECT (or none): buffered.
-                    directRefused.store(true, ordering: .relaxed)
-                    return try write(buffer, UnsafeRawBufferPointer(start: nil, count: 0), at: offset)
-                }
-                throw .io(operation: "pwrite (O_DIRECT) at \(offset)", errno: errno)
-            }
-            if count == 0 { throw .io(operation: "pwrite (O_DIRECT) at \(offset)", errno: EIO) }
-            done += count
+            let count = call(buffer.baseAddress! + done, buffer.count - done, Int64(offset) + Int64(done))
+            if count == -Int64(EINTR) { continue }
+            if count < 0 && done == 0 && refusedBy.contains(Int32(-count)) { return false }
+            if count < 0 { throw .io(operation: "\(operation) at \(offset)", errno: Int32(-count)) }
+            if count == 0 { throw .io(operation: "\(operation) at \(offset)", errno: EIO) }
+            done += Int(count)
         }
+        return true
     }
 
     package func readBatch(_ transfers: [IOTransfer]) throws(BlockError) {
