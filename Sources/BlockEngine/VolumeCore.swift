@@ -36,7 +36,6 @@ struct VolumeGeometry: Sendable {
         maxPayloadBytes = WALLayout.maxPayloadBytes(walSizeBytes: walSizeBytes, blockSizeBytes: blockSizeBytes)
     }
 
-    func walFileOffset(_ position: UInt64) -> UInt64 { walOffsetBytes + position % walSizeBytes }
     func dataFileOffset(_ lba: UInt64) -> UInt64 { dataOffsetBytes + lba * UInt64(blockSizeBytes) }
 }
 

@@ -21,7 +21,6 @@ final class DelayingFile: VolumeFileIO, @unchecked Sendable {
     func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BlockError) {
         try inner.writeThrough(buffer, at: offset, durable: durable)
     }
-    func readBatch(_ transfers: [IOTransfer]) throws(BlockError) { try inner.readBatch(transfers) }
     func readCached(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) -> Int {
         try inner.readCached(into: buffer, at: offset)
     }

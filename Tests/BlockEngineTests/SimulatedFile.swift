@@ -154,9 +154,6 @@ final class SimulatedFile: VolumeFileIO, @unchecked Sendable {
         if durable { try sync() }
     }
 
-    func readBatch(_ transfers: [IOTransfer]) throws(BlockError) {
-        for transfer in transfers { try read(into: transfer.buffer, at: transfer.offset) }
-    }
 
     /// Memory is always "cached": reads never suspend.
     func readCached(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) -> Int {
@@ -164,7 +161,9 @@ final class SimulatedFile: VolumeFileIO, @unchecked Sendable {
         return buffer.count
     }
 
-    func readAsync(_ transfers: [IOTransfer]) async throws(BlockError) { try readBatch(transfers) }
+    func readAsync(_ transfers: [IOTransfer]) async throws(BlockError) {
+        for transfer in transfers { try read(into: transfer.buffer, at: transfer.offset) }
+    }
 
     func writeBatch(_ transfers: [IOTransfer]) throws(BlockError) {
         for transfer in transfers { record(.write(offset: transfer.offset, bytes: Array(transfer.buffer))) }

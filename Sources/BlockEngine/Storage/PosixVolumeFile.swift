@@ -25,7 +25,7 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
     private let directDescriptor: Int32
     static let directAlignmentBytes = 4096
     /// The io_uring instance for batches, or nil when the kernel refused one (then batches
-    /// fall back to pread/pwrite). One batch uses the ring at a time.
+    /// fall back to pwrite). One batch uses the ring at a time.
     private let ring: ConditionLock<OpaquePointer?>
     package let usesIOURing: Bool
     /// Reads that would block go here; nil when the kernel refused a second ring.
@@ -165,10 +165,6 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         return true
     }
 
-    package func readBatch(_ transfers: [IOTransfer]) throws(BlockError) {
-        try runBatch(transfers, write: false)
-    }
-
     package func readCached(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) -> Int {
         guard buffer.count > 0, !noWaitUnsupported.withLock({ $0 }) else { return 0 }
         while true {
@@ -196,7 +192,12 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
     }
 
     package func writeBatch(_ transfers: [IOTransfer]) throws(BlockError) {
-        try runBatch(transfers, write: true)
+        guard !transfers.isEmpty else { return }
+        let result: BlockError? = ring.withLock { ring in
+            guard let ring else { return fallbackBatch(transfers) }
+            return uringBatch(ring, transfers)
+        }
+        if let result { throw result }
     }
 
     package func sync() throws(BlockError) {
@@ -279,24 +280,11 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
             && buffer.count % alignment == 0 && offset % UInt64(alignment) == 0
     }
 
-    private func runBatch(_ transfers: [IOTransfer], write: Bool) throws(BlockError) {
-        guard !transfers.isEmpty else { return }
-        let result: BlockError? = ring.withLock { ring in
-            guard let ring else { return fallbackBatch(transfers, write: write) }
-            return uringBatch(ring, transfers, write: write)
-        }
-        if let result { throw result }
-    }
-
-    private func fallbackBatch(_ transfers: [IOTransfer], write: Bool) -> BlockError? {
+    private func fallbackBatch(_ transfers: [IOTransfer]) -> BlockError? {
         do {
             for transfer in transfers {
-                if write {
-                    try self.write(UnsafeRawBufferPointer(transfer.buffer), UnsafeRawBufferPointer(start: nil, count: 0),
-                                   at: transfer.offset)
-                } else {
-                    try read(into: transfer.buffer, at: transfer.offset)
-                }
+                try write(UnsafeRawBufferPointer(transfer.buffer), UnsafeRawBufferPointer(start: nil, count: 0),
+                          at: transfer.offset)
             }
             return nil
         } catch {
@@ -304,11 +292,11 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         }
     }
 
-    /// Runs the transfers through io_uring, resubmitting the rest of any short transfer.
+    /// Writes the transfers through io_uring, resubmitting the rest of any short transfer.
     /// Every round either completes bytes or fails, so the loop ends.
-    private func uringBatch(_ ring: OpaquePointer, _ transfers: [IOTransfer], write: Bool) -> BlockError? {
+    private func uringBatch(_ ring: OpaquePointer, _ transfers: [IOTransfer]) -> BlockError? {
         var queue = transfers.map {
-            Pending(buffer: $0.buffer, offset: $0.offset, direct: write && canWriteDirect($0.buffer, $0.offset))
+            Pending(buffer: $0.buffer, offset: $0.offset, direct: canWriteDirect($0.buffer, $0.offset))
         }
         var nextToSubmit = 0
         var inFlight = 0
@@ -319,12 +307,9 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         while failure == nil && (nextToSubmit < queue.count || inFlight > 0) {
             while nextToSubmit < queue.count && inFlight < capacity {
                 let item = queue[nextToSubmit]
-                let rc = write
-                    ? curing_prep_write(ring, item.direct ? directDescriptor : descriptor,
-                                        item.buffer.baseAddress, UInt32(item.buffer.count),
-                                        item.offset, UInt64(nextToSubmit))
-                    : curing_prep_read(ring, descriptor, item.buffer.baseAddress, UInt32(item.buffer.count),
-                                       item.offset, UInt64(nextToSubmit))
+                let rc = curing_prep_write(ring, item.direct ? directDescriptor : descriptor,
+                                           item.buffer.baseAddress, UInt32(item.buffer.count),
+                                           item.offset, UInt64(nextToSubmit))
                 if rc != 0 { break }
                 nextToSubmit += 1
                 inFlight += 1
@@ -351,13 +336,11 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
                     continue
                 }
                 if outcome < 0 {
-                    failure = failure ?? .io(operation: write ? "io_uring write" : "io_uring read", errno: -outcome)
+                    failure = failure ?? .io(operation: "io_uring write", errno: -outcome)
                     continue
                 }
                 if outcome == 0 {
-                    failure = failure ?? (write ? .io(operation: "io_uring write", errno: EIO)
-                        : .truncated(expectedBytes: queue[index].offset + UInt64(queue[index].buffer.count),
-                                     actualBytes: queue[index].offset))
+                    failure = failure ?? .io(operation: "io_uring write", errno: EIO)
                     continue
                 }
                 let done = Int(outcome)

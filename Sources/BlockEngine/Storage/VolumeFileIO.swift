@@ -27,8 +27,6 @@ package protocol VolumeFileIO: AnyObject, Sendable {
     /// and `sync()`); buffered writes elsewhere in the file still need `sync()`.
     /// Used by the log writer, the only writer of the WAL region.
     func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BlockError)
-    /// Reads every transfer; may run them concurrently (io_uring).
-    func readBatch(_ transfers: [IOTransfer]) throws(BlockError)
     /// Reads what is already in memory (the page cache) at `offset` without blocking;
     /// returns the bytes read, 0 when the first byte would need the device.
     func readCached(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockError) -> Int
