@@ -5,7 +5,9 @@
 // recovered volumes (and stale records from before a torn tail) is exercised too.
 //
 // BLOCKENGINE_CRASH_POINTS (default 2000) sets how many crash points run;
-// BLOCKENGINE_CRASH_SEED replays one chain. Failures print the seed.
+// BLOCKENGINE_CRASH_SEED replays one chain. Failures print the seed. A seed fixes the
+// workload and the cut points; the log writer thread still writes on its own schedule, so
+// a replay may see a different interleaving of its writes (run the seed a few times).
 
 import Foundation
 import Testing
