@@ -195,7 +195,7 @@ extension VolumeCore {
         }
     }
 
-    static let eagerWriteDelayNs: UInt64 = 200_000
+    static let eagerWriteDelayNs: UInt64 = 1_000_000
 
     /// Writes every completed record to the file; if `target` is not yet durable, waits for
     /// the records up to it to complete and syncs. Returns whether it synced.
