@@ -192,6 +192,21 @@ public final class Volume: Sendable {
         core.metrics.readBytes.increment(by: buffer.count)
     }
 
+    /// Reads like `read(at:into:)`, but only when that needs no device read: every block is
+    /// in the log's memory or in the page cache. Returns false otherwise (the buffer then
+    /// holds nothing useful; use the async form). For callers on an event loop, which so
+    /// answer most reads without starting a task.
+    public func readWithoutWaiting(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) -> Bool {
+        let count = try core.blocks(inBytes: buffer.count)
+        try core.checkRange(lba: lba, blockCount: count)
+        try beginOperation()
+        defer { endOperation() }
+        guard try core.readFromMemory(lba: lba, into: buffer) else { return false }
+        core.metrics.reads.increment()
+        core.metrics.readBytes.increment(by: buffer.count)
+        return true
+    }
+
     /// Reads `blockCount` blocks starting at `lba`.
     public func read(at lba: UInt64, blockCount: Int) async throws(BlockError) -> [UInt8] {
         guard blockCount > 0 else { throw .invalidArgument("a read must cover at least one block") }
@@ -231,6 +246,23 @@ public final class Volume: Sendable {
         core.metrics.writes.increment()
         core.metrics.writeBytes.increment(by: byteCount)
         if fua { try await makeDurable(upTo: lastLSN) }
+    }
+
+    /// Writes like `write(at:_:fua: false)`, but only when that needs no waiting: the data
+    /// fits one log record and the log has room now. Returns false, having written nothing,
+    /// otherwise (use the async form).
+    public func writeWithoutWaiting(at lba: UInt64, _ source: some BlockWriteSource) throws(BlockError) -> Bool {
+        let byteCount = source.byteCount
+        let count = try core.blocks(inBytes: byteCount)
+        try core.checkRange(lba: lba, blockCount: count)
+        guard byteCount <= core.geometry.maxPayloadBytes else { return false }
+        try beginOperation()
+        defer { endOperation() }
+        guard try core.appendWithoutWaiting(kind: .write, lba: lba, blockCount: count, source: source,
+                                            payloadOffset: 0, payloadLength: byteCount) != nil else { return false }
+        core.metrics.writes.increment()
+        core.metrics.writeBytes.increment(by: byteCount)
+        return true
     }
 
     /// Writes whole blocks at `lba` from memory the caller keeps valid until the call

@@ -166,21 +166,38 @@ final class VolumeCore: Sendable {
         precondition(payloadLength <= geometry.maxPayloadBytes, "record payload too large")
         precondition(payloadOffset >= 0 && payloadOffset + payloadLength <= source.byteCount, "payload outside source")
         let slot = try await reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength)
+        fill(slot, source: source, payloadOffset: payloadOffset, payloadLength: payloadLength)
+        return slot.lsn
+    }
+
+    /// `append` when ring space is free now; returns nil (nothing reserved) when the writer
+    /// would have to wait for it.
+    func appendWithoutWaiting(kind: WALRecordKind, lba: UInt64, blockCount: UInt64, source: some BlockWriteSource,
+                              payloadOffset: Int, payloadLength: Int) throws(BlockError) -> UInt64? {
+        precondition(payloadLength <= geometry.maxPayloadBytes, "record payload too large")
+        precondition(payloadOffset >= 0 && payloadOffset + payloadLength <= source.byteCount, "payload outside source")
+        guard let slot = try reserveNow(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength)
+        else { return nil }
+        fill(slot, source: source, payloadOffset: payloadOffset, payloadLength: payloadLength)
+        return slot.lsn
+    }
+
+    /// Copies a reserved record into the ring, indexes it and marks it complete.
+    private func fill(_ slot: RecordSlot, source: some BlockWriteSource, payloadOffset: Int, payloadLength: Int) {
         source.withUnsafeBytes { bytes in
             let payload = payloadLength == 0 ? UnsafeRawBufferPointer(start: nil, count: 0)
                 : UnsafeRawBufferPointer(rebasing: bytes[payloadOffset..<(payloadOffset + payloadLength)])
             writeRecord(slot, payload: payload)
         }
         index.withLock { index in
-            index.insert(lba: lba, blockCount: blockCount, lsn: slot.lsn,
-                         location: kind == .write ? .wal(position: slot.payloadPosition) : .trimmed)
+            index.insert(lba: slot.lba, blockCount: slot.blockCount, lsn: slot.lsn,
+                         location: slot.kind == .write ? .wal(position: slot.payloadPosition) : .trimmed)
         }
         let wakeWaiters = sequencer.withLock { state in
             state.ring.complete(lsn: slot.lsn) && state.completionWaiters > 0
         }
         if wakeWaiters { sequencer.broadcast() }
         noteRecordsCompleted()
-        return slot.lsn
     }
 
     /// Copies the record (and the pad before it, if any) into the ring.
@@ -208,31 +225,32 @@ final class VolumeCore: Sendable {
     /// Reserves ring space, waiting (FIFO, bounded by `walFullTimeoutMs`) while the ring is full.
     private func reserve(kind: WALRecordKind, lba: UInt64, blockCount: UInt64,
                          payloadLength: Int) async throws(BlockError) -> RecordSlot {
-        enum Attempt { case reserved(RecordSlot, signal: Bool), failed(BlockError), mustWait }
+        if let slot = try reserveNow(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength) {
+            return slot
+        }
+        metrics.walFullWaits.increment()
+        let result = await withCheckedContinuation { continuation in
+            enqueueSpaceWaiter(kind: kind, lba: lba, blockCount: blockCount,
+                               payloadLength: payloadLength, continuation: continuation)
+        }
+        return try result.get()
+    }
+
+    /// Reserves ring space if it is free now and nobody waits for it; nil otherwise.
+    private func reserveNow(kind: WALRecordKind, lba: UInt64, blockCount: UInt64,
+                            payloadLength: Int) throws(BlockError) -> RecordSlot? {
         let threshold = UInt64(Double(geometry.walSizeBytes) * options.flushThresholdFraction)
-        let attempt: Attempt = sequencer.withLock { state in
-            if let failure = state.failure { return .failed(failure) }
+        let (slot, signal): (RecordSlot?, Bool) = try sequencer.withLock { (state) throws(BlockError) in
+            if let failure = state.failure { throw failure }
             guard state.spaceWaiters.isEmpty,
                   let slot = state.ring.reserve(kind: kind, lba: lba, blockCount: blockCount,
-                                                payloadLength: payloadLength) else { return .mustWait }
+                                                payloadLength: payloadLength) else { return (nil, false) }
             let signal = options.backgroundWriteBack && !state.writeBackSignaled && state.ring.usedBytes >= threshold
             if signal { state.writeBackSignaled = true }
-            return .reserved(slot, signal: signal)
+            return (slot, signal)
         }
-        switch attempt {
-        case let .reserved(slot, signal):
-            if signal { requestWriteBack() }
-            return slot
-        case let .failed(error):
-            throw error
-        case .mustWait:
-            metrics.walFullWaits.increment()
-            let result = await withCheckedContinuation { continuation in
-                enqueueSpaceWaiter(kind: kind, lba: lba, blockCount: blockCount,
-                                   payloadLength: payloadLength, continuation: continuation)
-            }
-            return try result.get()
-        }
+        if signal { requestWriteBack() }
+        return slot
     }
 
     private func enqueueSpaceWaiter(kind: WALRecordKind, lba: UInt64, blockCount: UInt64, payloadLength: Int,
@@ -301,6 +319,21 @@ final class VolumeCore: Sendable {
             if walPiecesStillValid(plan.lowestWALPosition) { return }
         }
         throw .failed("read of LBA \(lba) raced the write-back \(Self.maxReadAttempts) times")
+    }
+
+    /// `read(lba:into:)` when every block is in memory (the ring, or the page cache for the
+    /// data region); returns false as soon as a block would need the device.
+    func readFromMemory(lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) -> Bool {
+        for _ in 0..<Self.maxReadAttempts {
+            let plan = planRead(lba: lba, into: buffer)
+            for transfer in plan.transfers {
+                guard try file.readCached(into: transfer.buffer, at: transfer.offset) == transfer.buffer.count else {
+                    return false
+                }
+            }
+            if walPiecesStillValid(plan.lowestWALPosition) { return true }
+        }
+        return false
     }
 
     /// `read(lba:into:)` on the calling thread, blocking while the device reads.

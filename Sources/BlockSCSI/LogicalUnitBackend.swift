@@ -13,6 +13,10 @@ protocol LogicalUnitBackend: Sendable {
     var uuid: VolumeUUID { get }
     func read(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) async throws(BlockError)
     func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError)
+    /// False when the read would wait for the device (see `Volume.readWithoutWaiting`).
+    func readWithoutWaiting(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) -> Bool
+    /// False, with nothing written, when the write would wait (see `Volume.writeWithoutWaiting`).
+    func writeWithoutWaiting(at lba: UInt64, _ source: some BlockWriteSource) throws(BlockError) -> Bool
     func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError)
     func flush() async throws(BlockError)
     func blockStatus(at lba: UInt64, blockCount: UInt64) throws(BlockError) -> [BlockStatusExtent]

@@ -64,6 +64,21 @@ final class RangeLock: Sendable {
         return id.map { Grant(id: $0, range: range) }
     }
 
+    /// Grants `range` (non-empty) if that needs no waiting: it overlaps no granted range and
+    /// no waiter, and `capacity` allows. Nil otherwise.
+    func tryAcquire(_ range: Range<UInt64>) -> Grant? {
+        precondition(!range.isEmpty, "lock a non-empty range")
+        let id: UInt64? = state.withLock { state in
+            guard state.granted.count + state.waiters.count < capacity,
+                  Self.isFree(range, in: state, beforeWaiter: state.waiters.count) else { return nil }
+            let id = state.nextID
+            state.nextID += 1
+            state.granted[id] = range
+            return id
+        }
+        return id.map { Grant(id: $0, range: range) }
+    }
+
     /// Returns a granted range and wakes the waiters that can now proceed.
     func release(_ grant: Grant) {
         let ready: [(CheckedContinuation<UInt64?, Never>, UInt64)] = state.withLock { state in

@@ -50,6 +50,44 @@ extension SCSILogicalUnit {
         return .good()
     }
 
+    /// READ when every block is in memory; nil (nothing done) when it must wait: for the
+    /// device, or for a flush (FUA with the write cache on).
+    func readWithoutWaiting(_ extent: BlockExtent, fua: Bool) throws(CommandFailure) -> SCSIResult? {
+        try checkRange(extent)
+        guard extent.blockCount > 0 else { return .good() }
+        try checkTransferLength(extent.blockCount)
+        if fua && modeParameters.writeCacheEnabled { return nil }
+        let lengthBytes = byteCount(extent.blockCount)
+        var buffer = allocator.buffer(capacity: lengthBytes)
+        // As in readBlocks: the engine fills the held buffer's storage in place.
+        let storage = buffer.withUnsafeMutableWritableBytes { raw in
+            UnsafeMutableRawBufferPointer(rebasing: raw[..<lengthBytes])
+        }
+        let done = try engineCall(.read) { () throws(BlockError) in
+            try backend.readWithoutWaiting(at: extent.lba, into: storage)
+        }
+        guard done else { return nil }
+        buffer.moveWriterIndex(forwardBy: lengthBytes)
+        return .good(buffer)
+    }
+
+    /// WRITE when it needs no waiting: not durable (no FUA, write cache on), whole blocks,
+    /// its range free in the range lock and room in the log. Nil (nothing written) otherwise.
+    func writeWithoutWaiting(_ extent: BlockExtent, fua: Bool, _ request: SCSICommandRequest) throws(CommandFailure) -> SCSIResult? {
+        try checkRange(extent)
+        guard extent.blockCount > 0 else { return .good() }
+        try checkTransferLength(extent.blockCount)
+        let data = receivedDataOut(request, upTo: byteCount(extent.blockCount))
+        guard !mustBeDurable(fua: fua), data.readableBytes % blockSizeBytes == 0 else { return nil }
+        guard data.readableBytes > 0 else { return .good() }
+        guard let grant = rangeLock.tryAcquire(extent.lba..<(extent.lba + extent.blockCount)) else { return nil }
+        defer { rangeLock.release(grant) }
+        let written = try engineCall(.write) { () throws(BlockError) in
+            try backend.writeWithoutWaiting(at: extent.lba, ByteBufferWriteSource(buffer: data))
+        }
+        return written ? .good() : nil
+    }
+
     /// VERIFY (SBC-4 5.29): BYTCHK 00b reads the range; 01b compares it with the Data-Out;
     /// 11b compares every block with the one Data-Out block.
     func verify(_ extent: BlockExtent, byteCheck: VerifyByteCheck, _ request: SCSICommandRequest) async throws(CommandFailure) -> SCSIResult {

@@ -146,22 +146,68 @@ public final class SCSILogicalUnit: Sendable {
 
     // MARK: - Pipeline
 
-    /// Executes one command. Never throws, never traps on any input.
-    public func execute(_ request: SCSICommandRequest) async -> SCSIResult {
+    /// Executes one command. Never throws, never traps on any input. A transport that already
+    /// called `executeWithoutWaiting` for this request passes `triedWithoutWaiting` to skip
+    /// the repeat.
+    public func execute(_ request: SCSICommandRequest, triedWithoutWaiting: Bool = false) async -> SCSIResult {
+        if !triedWithoutWaiting, let result = executeWithoutWaiting(request) { return result }
+        switch admit(request) {
+        case let .answered(result):
+            return result
+        case let .admitted(command):
+            do throws(CommandFailure) {
+                return try await dispatch(command, request)
+            } catch {
+                return error.result
+            }
+        }
+    }
+
+    /// Executes the command on the calling thread if it needs no waiting: a READ served from
+    /// memory, a WRITE (no FUA, write cache on, whole blocks) that fits the log now, and every
+    /// command the pipeline answers before its handler. Returns nil, having changed nothing,
+    /// for everything else: the transport then runs `execute` (in a task). Event-loop
+    /// transports so answer most I/O without creating a task.
+    public func executeWithoutWaiting(_ request: SCSICommandRequest) -> SCSIResult? {
+        switch admit(request) {
+        case let .answered(result):
+            return result
+        case let .admitted(command):
+            do throws(CommandFailure) {
+                switch command {
+                case let .read(extent, fua): return try readWithoutWaiting(extent, fua: fua)
+                case let .write(extent, fua): return try writeWithoutWaiting(extent, fua: fua, request)
+                default: return nil
+                }
+            } catch {
+                return error.result
+            }
+        }
+    }
+
+    private enum Admission {
+        case admitted(SCSICommand)
+        case answered(SCSIResult)
+    }
+
+    /// The pipeline before the handler: a pending unit attention, a bad CDB, a reservation
+    /// conflict or an inaccessible ALUA state answers the command here. Admitting changes
+    /// nothing (only a reported unit attention is consumed), so it may run twice per command.
+    private func admit(_ request: SCSICommandRequest) -> Admission {
         if let attention = takeUnitAttention(request) {
-            return .checkCondition(SenseData(attention))
+            return .answered(.checkCondition(SenseData(attention)))
         }
         let command: SCSICommand
         switch CDBDecoder.decode(cdb: request.cdb) {
         case .success(let decoded): command = decoded
-        case .failure(let failure): return .checkCondition(failure.sense)
+        case .failure(let failure): return .answered(.checkCondition(failure.sense))
         }
         do throws(CommandFailure) {
             try checkReservations(command, request.nexus)
             try checkAccessState(command)
-            return try await dispatch(command, request)
+            return .admitted(command)
         } catch {
-            return error.result
+            return .answered(error.result)
         }
     }
 

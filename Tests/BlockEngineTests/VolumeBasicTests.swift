@@ -83,6 +83,53 @@ struct VolumeBasicTests {
         #expect(try await volume.read(at: 100, blockCount: 256) == data)
         try await volume.close()
     }
+
+    @Test("writes and reads without waiting: served from the log and the page cache, refused when they would wait")
+    func withoutWaiting() async throws {
+        let directory = TemporaryDirectory()
+        let volume = try await Volume.create(
+            at: directory.file("v.blk"),
+            configuration: VolumeConfiguration(sizeBytes: 8 << 20, blockSizeBytes: 4096, walSizeBytes: 256 << 10),
+            options: testOptions(background: false))
+        let data = patterns(tag: 3, lba: 20, blockCount: 4, blockSize: 4096)
+        #expect(try volume.writeWithoutWaiting(at: 20, data))
+        var read = [UInt8](repeating: 0xEE, count: 6 * 4096)
+        // Blocks 19 and 24 come from the data region: once a read put them in the page cache,
+        // the whole range is served from memory.
+        _ = try await volume.read(at: 19, blockCount: 6)
+        #expect(try read.withUnsafeMutableBytes { try volume.readWithoutWaiting(at: 19, into: $0) })
+        #expect(Array(read[4096..<(5 * 4096)]) == data)
+        #expect(read[0..<4096].allSatisfy { $0 == 0 } && read[(5 * 4096)...].allSatisfy { $0 == 0 })
+
+        // More than one record's payload is never written without waiting.
+        let huge = [UInt8](repeating: 7, count: 1 << 20)
+        #expect(try volume.writeWithoutWaiting(at: 0, huge) == false)
+        // Fill the ring (no background write-back): the write that does not fit is refused
+        // and writes nothing; after a checkpoint frees the ring it goes in.
+        let block = [UInt8](repeating: 9, count: 32 << 10)
+        var accepted = 0
+        while try volume.writeWithoutWaiting(at: 100, block) {
+            accepted += 1
+            guard accepted < 8 else {
+                Issue.record("a 256 KiB ring took 8 records of 32 KiB")
+                break
+            }
+        }
+        #expect(accepted >= 1)
+        let refused = patterns(tag: 4, lba: 100, blockCount: 8, blockSize: 4096)
+        #expect(try volume.writeWithoutWaiting(at: 100, refused) == false)
+        #expect(try await volume.read(at: 100, blockCount: 8) == block)
+        try await volume.checkpoint()
+        #expect(try volume.writeWithoutWaiting(at: 100, refused))
+        #expect(try await volume.read(at: 100, blockCount: 8) == refused)
+        await #expect(throws: BlockError.outOfRange(lba: 2048, blockCount: 1, volumeBlocks: 2048)) {
+            _ = try volume.writeWithoutWaiting(at: 2048, [UInt8](repeating: 0, count: 4096))
+        }
+        try await volume.close()
+        #expect(throws: BlockError.closed) {
+            _ = try volume.writeWithoutWaiting(at: 20, data)
+        }
+    }
 }
 
 @Suite("Block status")

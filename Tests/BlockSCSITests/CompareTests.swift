@@ -214,6 +214,16 @@ final class SlowBackend: LogicalUnitBackend {
         try await volume.write(at: lba, source, fua: fua)
     }
 
+    func readWithoutWaiting(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) -> Bool {
+        try volume.readWithoutWaiting(at: lba, into: buffer)
+    }
+
+    /// A slow write cannot complete without waiting.
+    func writeWithoutWaiting(at lba: UInt64, _ source: some BlockWriteSource) throws(BlockError) -> Bool {
+        guard source.byteCount != slowBlockCount * volume.blockSizeBytes else { return false }
+        return try volume.writeWithoutWaiting(at: lba, source)
+    }
+
     func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) {
         try await volume.trim(at: lba, blockCount: blockCount)
     }

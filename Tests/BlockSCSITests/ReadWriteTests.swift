@@ -99,6 +99,32 @@ import Testing
         try await fixture.close()
     }
 
+    @Test func readsAndWritesCompleteWithoutWaitingOnlyWhenNothingMustWait() async throws {
+        let fixture = try await Fixture.make()
+        await fixture.clearAttentions()
+        let unit = fixture.unit
+        let data = pattern(tag: 40, blocks: 2)
+        func now(_ cdb: [UInt8], data dataOut: [UInt8]? = nil, expectedLength: Int? = nil) -> Response? {
+            unit.executeWithoutWaiting(request(cdb, data: dataOut, expectedLength: expectedLength)).map(Response.init)
+        }
+        #expect(now(CDB.write10(lba: 300, blocks: 2), data: data)?.status == .good)
+        #expect(now(CDB.read16(lba: 300, blocks: 2), expectedLength: data.count)?.data == data)
+        // The pipeline's own answers need no waiting either.
+        expectSense(try #require(now(CDB.read10(lba: Fixture.blockCount, blocks: 1), expectedLength: 4096)), .lbaOutOfRange)
+
+        let other = pattern(tag: 41, blocks: 2)
+        #expect(now(CDB.write10(lba: 300, blocks: 2, flags: 0x08), data: other) == nil)        // FUA: waits for the log
+        #expect(now(CDB.read10(lba: 300, blocks: 2, flags: 0x08), expectedLength: 8192) == nil) // FUA read: a flush
+        #expect(now(CDB.write10(lba: 300, blocks: 2), data: Array(other[..<5000])) == nil)      // partial block: reads first
+        #expect(now(CDB.synchronizeCache10()) == nil)
+        let grant = try #require(unit.rangeLock.tryAcquire(301..<302))                          // a COMPARE AND WRITE, say
+        #expect(now(CDB.write10(lba: 300, blocks: 2), data: other) == nil)
+        unit.rangeLock.release(grant)
+        // None of the refused commands changed anything.
+        #expect(await fixture.send(CDB.read10(lba: 300, blocks: 2)).data == data)
+        try await fixture.close()
+    }
+
     @Test func fuaAndWriteCacheOffReachTheEngineAsDurableWrites() async throws {
         let fixture = try await Fixture.make()
         let backend = RecordingBackend(volume: fixture.volume)

@@ -80,6 +80,22 @@ import Testing
         #expect(lock.occupancy == 0)
     }
 
+    @Test func rangeLockTryAcquireGrantsOnlyWhatNeedsNoWaiting() async {
+        let lock = RangeLock(capacity: 3)
+        let held = lock.tryAcquire(0..<10)!
+        #expect(lock.tryAcquire(9..<12) == nil)                 // overlaps a holder
+        let waiter = Task { await lock.acquire(8..<30)! }       // queues behind `held`
+        while lock.occupancy < 2 { await Task.yield() }
+        #expect(lock.tryAcquire(25..<26) == nil)                // overlaps an earlier waiter
+        let free = lock.tryAcquire(40..<41)!
+        #expect(lock.tryAcquire(50..<51) == nil)                // full
+        #expect(lock.occupancy == 3)
+        lock.release(held)
+        lock.release(await waiter.value)
+        lock.release(free)
+        #expect(lock.occupancy == 0)
+    }
+
     @Test func rangeLockNeverGrantsOverlappingRanges() async {
         let lock = RangeLock(capacity: 64)
         let holders = Shared<[Range<UInt64>]>([])

@@ -196,6 +196,20 @@ final class RecordingBackend: LogicalUnitBackend {
         try await volume.write(at: lba, source, fua: fua)
     }
 
+    func readWithoutWaiting(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) -> Bool {
+        try volume.readWithoutWaiting(at: lba, into: buffer)
+    }
+
+    func writeWithoutWaiting(at lba: UInt64, _ source: some BlockWriteSource) throws(BlockError) -> Bool {
+        let written = try volume.writeWithoutWaiting(at: lba, source)
+        if written {
+            records.withLock {
+                $0.append(WriteRecord(lba: lba, blockCount: UInt64(source.byteCount / volume.blockSizeBytes), fua: false))
+            }
+        }
+        return written
+    }
+
     func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) {
         try await volume.trim(at: lba, blockCount: blockCount)
     }

@@ -235,12 +235,19 @@ extension ISCSIConnectionHandler {
         let request = SCSICommandRequest(cdb: task.cdb, nexus: session.nexus, lun: lun,
                                          expectedDataTransferLength: task.expectedLengthBytes, dataOut: dataOut,
                                          taskTag: itt)
+        // Most reads and writes complete here, without a task (from memory, into the log).
+        if let immediate = unit.executeWithoutWaiting(request) {
+            var result = TransportResult(immediate)
+            result.residualOverride = residual
+            complete(task.id, itt: itt, result: result)
+            return
+        }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let taskID = task.id
         // The task prefers this channel's event loop: the command runs there and answers
         // without a thread hop (nonisolated async code follows the task's executor).
         Task(executorPreference: taskExecutor) {
-            var result = TransportResult(await unit.execute(request))
+            var result = TransportResult(await unit.execute(request, triedWithoutWaiting: true))
             result.residualOverride = residual
             handler.value.complete(taskID, itt: itt, result: result)
         }
