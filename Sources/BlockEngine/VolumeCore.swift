@@ -202,11 +202,13 @@ final class VolumeCore: Sendable {
 
     /// Copies the record (and the pad before it, if any) into the ring.
     private func writeRecord(_ slot: RecordSlot, payload: UnsafeRawBufferPointer) {
+        let payloadCRC = payload.count > 0
+            ? mirror.storeComputingCRC(payload, at: slot.headerPosition + UInt64(WALRecord.headerBytes)) : 0
         let header = WALRecordHeader(kind: slot.kind, lsn: slot.lsn, epoch: epoch.load(ordering: .relaxed),
                                      sessionID: sessionID, lba: slot.lba, blockCount: UInt32(slot.blockCount),
                                      payloadLength: UInt32(payload.count),
                                      durableHintLSN: min(durableLSN.load(ordering: .acquiring), slot.lsn - 1),
-                                     payloadCRC: CRC32C.checksum(payload))
+                                     payloadCRC: payloadCRC)
         withUnsafeTemporaryAllocation(byteCount: WALRecord.headerBytes, alignment: 64) { buffer in
             if slot.hasPad {
                 let padPayload = slot.headerPosition - slot.startPosition - UInt64(WALRecord.headerBytes)
@@ -219,7 +221,6 @@ final class VolumeCore: Sendable {
             header.encode(into: buffer)
             mirror.store(UnsafeRawBufferPointer(buffer), at: slot.headerPosition)
         }
-        if payload.count > 0 { mirror.store(payload, at: slot.headerPosition + UInt64(WALRecord.headerBytes)) }
     }
 
     /// Reserves ring space, waiting (FIFO, bounded by `walFullTimeoutMs`) while the ring is full.

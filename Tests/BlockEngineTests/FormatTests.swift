@@ -34,6 +34,30 @@ struct FormatTests {
         #expect(split == portable)
     }
 
+    @Test("CRC32C over three interleaved streams and the copying CRC agree with the table, at every length and alignment")
+    func crcStreamsAndCopy() {
+        var generator = SeededGenerator(seed: 2)
+        let random = (0..<(3 * 3 * 1024 + 3 * 128 + 64)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        random.withUnsafeBytes { bytes in
+            let lengths = Array(0...400) + [767, 768, 769, 1023, 1024, 3071, 3072, 3073, 3072 + 384, 4096, 4096 + 13,
+                                            6144, 8192, 9216 + 384 + 7]
+            for offset in [0, 1, 5] {
+                for length in lengths where offset + length <= bytes.count {
+                    let piece = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
+                    let expected = ccrc32c_extend_portable(0x1234_5678, piece.baseAddress, length)
+                    #expect(CRC32C.checksum(piece, continuing: 0x1234_5678) == expected, "length \(length) offset \(offset)")
+                    let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: length + 3, alignment: 64)
+                    defer { copy.deallocate() }
+                    copy.initializeMemory(as: UInt8.self, repeating: 0xAB)
+                    let copied = ccrc32c_copy(0x1234_5678, copy.baseAddress! + 3, piece.baseAddress, length)
+                    #expect(copied == expected, "copy length \(length) offset \(offset)")
+                    #expect(copy[0..<3].allSatisfy { $0 == 0xAB } && copy[3...].elementsEqual(piece),
+                            "copied bytes, length \(length)")
+                }
+            }
+        }
+    }
+
     @Test("superblock round trip, every durability mode")
     func superblockRoundTrip() {
         for mode in DurabilityMode.allCases {

@@ -11,6 +11,8 @@
 // - readers validate after copying (the tail did not pass what they read), as they would
 //   after reading the file.
 
+import CBlockSupport
+
 /// The WAL ring's bytes in memory, addressed by logical ring position.
 final class WALMirror: @unchecked Sendable {
     /// The unit of the log writer's file writes (O_DIRECT needs aligned memory, offsets and
@@ -54,6 +56,19 @@ final class WALMirror: @unchecked Sendable {
             piece.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[done..<(done + piece.count)]))
             done += piece.count
         }
+    }
+
+    /// Copies `bytes` into the ring like `store` and returns their CRC32C, computed in the
+    /// same pass over the source; the ring's lines bypass the CPU cache (the device reads them
+    /// next, the write-back much later).
+    func storeComputingCRC(_ bytes: UnsafeRawBufferPointer, at position: UInt64) -> UInt32 {
+        var crc: UInt32 = 0
+        var done = 0
+        for piece in pieces(from: position, to: position + UInt64(bytes.count)) {
+            crc = ccrc32c_copy(crc, piece.baseAddress!, bytes.baseAddress! + done, piece.count)
+            done += piece.count
+        }
+        return crc
     }
 
     /// Copies the ring's bytes at logical `position` into `buffer`.

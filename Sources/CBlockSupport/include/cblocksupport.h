@@ -16,6 +16,11 @@ uint32_t ccrc32c_extend_portable(uint32_t crc, const void *bytes, size_t length)
 /// 1 when the hardware path is in use.
 int ccrc32c_hardware_available(void);
 
+/// Copies `length` bytes from `source` to `destination` (not overlapping) and returns
+/// `ccrc32c_extend(crc, source, length)`. Long copies bypass the cache (non-temporal stores,
+/// fenced before returning): for memory the caller writes now and reads much later.
+uint32_t ccrc32c_copy(uint32_t crc, void *destination, const void *source, size_t length);
+
 /// fallocate(2) (a GNU extension the Swift Glibc module does not export). Returns 0 or -1
 /// with errno set.
 int cblock_fallocate(int fd, int mode, int64_t offset, int64_t length);
