@@ -95,24 +95,35 @@ public final class ISCSIPDUEncoder: ChannelOutboundHandler {
     public typealias OutboundIn = ISCSIPDU
     public typealias OutboundOut = ByteBuffer
     private let settings: ISCSIFramingSettings
-    /// Data segments up to this size are copied behind the header (one buffer, one write).
-    static let copyThresholdBytes = 2048
-    private static let zeros: [UInt8] = [0, 0, 0]
 
     public init(settings: ISCSIFramingSettings) {
         self.settings = settings
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        var pdu = unwrapOutboundIn(data)
+        Self.encode(unwrapOutboundIn(data), settings: settings, allocator: context.channel.allocator) { buffer, last in
+            context.write(wrapOutboundOut(buffer), promise: last ? promise : nil)
+        }
+    }
+
+    /// Data segments up to this size are copied behind the header (one buffer, one write).
+    static let copyThresholdBytes = 2048
+    private static let zeros: [UInt8] = [0, 0, 0]
+
+    /// Frames `pdu` into one to three buffers, passed to `emit` in order (`last` marks the
+    /// final one): header (with AHS, digests and, for small segments, the data), then a
+    /// large data segment as it is, then its padding and digest.
+    static func encode(_ pdu: ISCSIPDU, settings: ISCSIFramingSettings, allocator: ByteBufferAllocator,
+                       emit: (ByteBuffer, _ last: Bool) -> Void) {
+        var pdu = pdu
         let dataLength = pdu.data.readableBytes
         let ahsBytes = pdu.additionalHeaderSegments?.readableBytes ?? 0
         precondition(ahsBytes % 4 == 0 && ahsBytes / 4 <= 255, "AHS must be whole words")
         pdu.header.dataSegmentLength = dataLength
         pdu.header.totalAHSLengthWords = UInt8(ahsBytes / 4)
         let padding = (4 - dataLength % 4) % 4
-        let inline = dataLength <= Self.copyThresholdBytes
-        var head = context.channel.allocator.buffer(
+        let inline = dataLength <= copyThresholdBytes
+        var head = allocator.buffer(
             capacity: BasicHeaderSegment.sizeBytes + ahsBytes + 4 + (inline ? dataLength + padding + 4 : 0))
         pdu.header.write(to: &head)
         if var ahs = pdu.additionalHeaderSegments { head.writeBuffer(&ahs) }
@@ -122,25 +133,25 @@ public final class ISCSIPDUEncoder: ChannelOutboundHandler {
         }
         let dataCRC: UInt32? = settings.dataDigest && dataLength > 0
             ? pdu.data.withUnsafeReadableBytes { bytes in
-                Self.zeros.withUnsafeBytes { ccrc32c_extend(ccrc32c_extend(0, bytes.baseAddress, bytes.count), $0.baseAddress, padding) }
+                zeros.withUnsafeBytes { ccrc32c_extend(ccrc32c_extend(0, bytes.baseAddress, bytes.count), $0.baseAddress, padding) }
             }
             : nil
         if inline {
             head.writeBuffer(&pdu.data)
-            head.writeBytes(Self.zeros[0..<padding])
+            head.writeBytes(zeros[0..<padding])
             if let dataCRC { head.writeInteger(dataCRC, endianness: .little) }
-            context.write(wrapOutboundOut(head), promise: promise)
+            emit(head, true)
             return
         }
-        context.write(wrapOutboundOut(head), promise: nil)
-        var tail = context.channel.allocator.buffer(capacity: padding + 4)
-        tail.writeBytes(Self.zeros[0..<padding])
-        if let dataCRC { tail.writeInteger(dataCRC, endianness: .little) }
-        if tail.readableBytes > 0 {
-            context.write(wrapOutboundOut(pdu.data), promise: nil)
-            context.write(wrapOutboundOut(tail), promise: promise)
-        } else {
-            context.write(wrapOutboundOut(pdu.data), promise: promise)
+        emit(head, false)
+        guard padding > 0 || dataCRC != nil else {
+            emit(pdu.data, true)
+            return
         }
+        emit(pdu.data, false)
+        var tail = allocator.buffer(capacity: padding + 4)
+        tail.writeBytes(zeros[0..<padding])
+        if let dataCRC { tail.writeInteger(dataCRC, endianness: .little) }
+        emit(tail, true)
     }
 }

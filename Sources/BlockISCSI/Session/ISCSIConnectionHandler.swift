@@ -26,9 +26,11 @@ final class ServerContext: Sendable {
     }
 }
 
+/// The whole pipeline of a connection: it frames PDUs itself (no per-PDU hop, boxing or
+/// dynamic cast between a separate decoder, encoder and this handler).
 final class ISCSIConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = InboundPDU
-    typealias OutboundOut = ISCSIPDU
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     enum Phase {
         case login
@@ -40,6 +42,9 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
 
     let server: ServerContext
     let framing: ISCSIFramingSettings
+    /// Splits the received bytes into PDUs (digests and limits from `framing`).
+    var framer: NIOSingleStepByteToMessageProcessor<ISCSIPDUDecoder>
+    var allocator = ByteBufferAllocator()
     var logger: Logger
     var phase = Phase.login
     var negotiator: LoginNegotiator
@@ -76,6 +81,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
     init(server: ServerContext, framing: ISCSIFramingSettings) {
         self.server = server
         self.framing = framing
+        self.framer = NIOSingleStepByteToMessageProcessor(ISCSIPDUDecoder(settings: framing))
         self.logger = server.configuration.logger
         self.negotiator = LoginNegotiator(catalog: server.catalog, limits: server.configuration.limits,
                                           portalGroupTag: server.configuration.portalGroupTag)
@@ -85,6 +91,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        allocator = context.channel.allocator
         taskExecutor = EventLoopTaskExecutor(eventLoop: context.eventLoop)
         logger[metadataKey: "peer"] = "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"
         lastReceiveNs = nowNs()
@@ -108,8 +115,16 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let inbound = unwrapInboundIn(data)
         lastReceiveNs = nowNs()
+        do {
+            try framer.process(buffer: unwrapInboundIn(data)) { receive($0) }
+        } catch {
+            // Only a header digest mismatch: no later length in the stream can be trusted.
+            errorCaught(context: context, error: error)
+        }
+    }
+
+    private func receive(_ inbound: InboundPDU) {
         logger.trace("PDU in", metadata: [
             "opcode": "\(inbound.pdu.header.opcodeValue)", "itt": "\(inbound.pdu.header.initiatorTaskTag)",
             "data_bytes": "\(inbound.pdu.data.readableBytes)", "flags": "\(inbound.pdu.header[byte: 1])",
@@ -162,7 +177,9 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
         var pdu = pdu
         pdu.stamp(statSN: statSN, expCmdSN: window.expCmdSN, maxCmdSN: window.maxCmdSN)
         if pdu.carriesStatus { statSN &+= 1 }
-        context.write(wrapOutboundOut(pdu), promise: promise)
+        ISCSIPDUEncoder.encode(pdu, settings: framing, allocator: allocator) { buffer, last in
+            context.write(wrapOutboundOut(buffer), promise: last ? promise : nil)
+        }
         if flush {
             context.flush()
             needsFlush = false

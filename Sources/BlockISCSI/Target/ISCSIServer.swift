@@ -37,8 +37,6 @@ public final class ISCSIServer: Sendable {
                     let framing = ISCSIFramingSettings()
                     let handler = ISCSIConnectionHandler(server: context, framing: framing)
                     let operations = channel.pipeline.syncOperations
-                    try operations.addHandler(ByteToMessageHandler(ISCSIPDUDecoder(settings: framing)))
-                    try operations.addHandler(ISCSIPDUEncoder(settings: framing))
                     try operations.addHandler(handler)
                     server.track(channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
                 }

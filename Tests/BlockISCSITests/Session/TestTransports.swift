@@ -1,5 +1,5 @@
 // The two ways the test initiator reaches the target: an in-memory NIOAsyncTestingChannel
-// running the real pipeline (decoder, encoder, connection handler), and a real TCP
+// running the real pipeline (the connection handler, which frames PDUs itself), and a real TCP
 // connection to an `ISCSIServer`. Both are read by bounded polling.
 
 import NIOCore
@@ -30,8 +30,6 @@ final class EmbeddedTransport: ByteTransport {
         try await channel.testingEventLoop.executeInContext {
             let framing = ISCSIFramingSettings()
             let operations = channel.pipeline.syncOperations
-            try operations.addHandler(ByteToMessageHandler(ISCSIPDUDecoder(settings: framing)))
-            try operations.addHandler(ISCSIPDUEncoder(settings: framing))
             try operations.addHandler(ISCSIConnectionHandler(server: server, framing: framing))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 3260)).get()
