@@ -11,7 +11,9 @@
 //
 // Invariants:
 // - durableLSN only grows, and only to a completed prefix that was written before an
-//   fdatasync that started after the write.
+//   fdatasync that started after the write, or by one RWF_DSYNC write when every earlier
+//   write of the log was already flushed (with a FUA-capable device that write flushes
+//   nothing else; the crash simulator models exactly that).
 // - A waiter is resumed successfully only when durableLSN >= its LSN.
 // - The block holding the completed end is rewritten by the next round; its earlier bytes
 //   are unchanged in the ring, so a torn rewrite cannot damage a durable record. Its bytes
@@ -39,6 +41,9 @@ struct CommitState {
     var eagerWriteNotBeforeNs: UInt64 = 0
     /// Ring position up to which the file holds the log (owned by the log writer).
     var writtenPosition: UInt64
+    /// Ring position up to which the file's log is on stable storage (a cache flush or a
+    /// sync covered it); at most `writtenPosition`.
+    var flushedPosition: UInt64
     /// A round (the thread's, or a caller's leading one) is writing the log: one at a time.
     var roundInProgress = false
     var stopping = false
@@ -204,27 +209,29 @@ extension VolumeCore {
         if mustSync, case let .failure(error) = waitForCompletion(atLeast: target) { return .failure(error) }
         let (completedLSN, completedEnd) = sequencer.withLock { ($0.ring.completedLSN, $0.ring.completedEndPosition) }
         do {
-            let from = commit.withLock { $0.writtenPosition }
+            let (from, flushed) = commit.withLock { ($0.writtenPosition, $0.flushedPosition) }
             if completedEnd > from {
-                try writeRing(from: from, to: completedEnd, durable: mustSync)
+                let pieces = mirror.pieces(from: WALMirror.alignDown(from), to: WALMirror.alignUp(completedEnd))
+                // A write with RWF_DSYNC makes only its own bytes durable when the device takes
+                // FUA writes (the kernel then skips the cache flush), so it is the round's sync
+                // only if it is the round's one write and every earlier write is flushed.
+                let dsyncWrite = mustSync && pieces.count == 1 && flushed == from
+                for piece in pieces {
+                    try file.writeThrough(UnsafeRawBufferPointer(piece),
+                                          at: geometry.walOffsetBytes + mirror.ringOffset(of: piece), durable: dsyncWrite)
+                }
+                if mustSync && !dsyncWrite { try file.sync() }
                 commit.withLock { $0.writtenPosition = completedEnd }
             } else if mustSync {
                 try file.sync()
             }
-            if mustSync { publishDurable(completedLSN) }
+            if mustSync {
+                commit.withLock { $0.flushedPosition = $0.writtenPosition }
+                publishDurable(completedLSN)
+            }
             return .success(mustSync)
         } catch {
             return .failure(.failed(error.description))
-        }
-    }
-
-    /// Writes the ring's bytes `[from, to)`, widened to whole aligned blocks, to the file;
-    /// with `durable`, the last write also makes everything before it durable.
-    private func writeRing(from: UInt64, to: UInt64, durable: Bool) throws(BlockError) {
-        let pieces = mirror.pieces(from: WALMirror.alignDown(from), to: WALMirror.alignUp(to))
-        for (number, piece) in pieces.enumerated() {
-            try file.writeThrough(UnsafeRawBufferPointer(piece), at: geometry.walOffsetBytes + mirror.ringOffset(of: piece),
-                                  durable: durable && number == pieces.count - 1)
         }
     }
 

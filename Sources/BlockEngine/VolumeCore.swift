@@ -104,7 +104,8 @@ final class VolumeCore: Sendable {
         // Opening synced the file (new session superblock), so every recovered record is durable.
         durableLSN = Atomic(recovered.nextLSN - 1)
         epoch = Atomic(superblock.epoch)
-        commit = ConditionLock(CommitState(writtenPosition: recovered.headPosition))
+        commit = ConditionLock(CommitState(writtenPosition: recovered.headPosition,
+                                            flushedPosition: recovered.headPosition))
         writeBack = ConditionLock(WriteBackState())
         barrier = Mutex(nil)
     }

@@ -1,7 +1,8 @@
 // A volume file in memory that records every write, hole punch and sync the engine issues,
 // so a test can "lose power" at any point of the history: everything before the last sync
 // survives, later operations survive in any subset (applied in order), and one of them may be
-// torn at 512-byte sector granularity.
+// torn at 512-byte sector granularity. A durable `writeThrough` (RWF_DSYNC) is modelled as
+// its worst case, a FUA write: it survives, but makes nothing written before it durable.
 
 import Synchronization
 @testable import BlockEngine
@@ -9,6 +10,8 @@ import Synchronization
 final class SimulatedFile: VolumeFileIO, @unchecked Sendable {
     enum Operation {
         case write(offset: UInt64, bytes: [UInt8])
+        /// A write durable on its own once complete (FUA); earlier writes stay volatile.
+        case durableWrite(offset: UInt64, bytes: [UInt8])
         case punch(offset: UInt64, length: UInt64)
         case resize(UInt64)
         case sync
@@ -61,7 +64,9 @@ final class SimulatedFile: VolumeFileIO, @unchecked Sendable {
             ? Int.random(in: 0..<volatile.count, using: &generator) : nil
         let keepProbability = Double.random(in: 0...1, using: &generator)
         for (index, operation) in volatile.enumerated() {
-            if index == tornIndex, case let .write(offset, bytes) = operation {
+            if case .durableWrite = operation {
+                Self.apply(operation, to: &image)
+            } else if index == tornIndex, case let .write(offset, bytes) = operation {
                 Self.applyTorn(offset: offset, bytes: bytes, to: &image, using: &generator)
             } else if Double.random(in: 0..<1, using: &generator) < keepProbability {
                 Self.apply(operation, to: &image)
@@ -74,7 +79,7 @@ final class SimulatedFile: VolumeFileIO, @unchecked Sendable {
 
     private static func apply(_ operation: Operation, to image: inout [UInt8]) {
         switch operation {
-        case let .write(offset, bytes):
+        case let .write(offset, bytes), let .durableWrite(offset, bytes):
             let end = Int(offset) + bytes.count
             if image.count < end { image += [UInt8](repeating: 0, count: end - image.count) }
             image.replaceSubrange(Int(offset)..<end, with: bytes)
@@ -115,14 +120,15 @@ final class SimulatedFile: VolumeFileIO, @unchecked Sendable {
         for (index, operation) in history.enumerated() {
             let marker = index < point ? " " : "x"
             switch operation {
-            case let .write(offset, bytes):
+            case let .write(offset, bytes), let .durableWrite(offset, bytes):
                 var note = ""
                 if bytes.count >= 64, case let .valid(header) = bytes.withUnsafeBytes({ WALRecordHeader.decode($0) }) {
                     note = "record \(header.kind) lsn=\(header.lsn) lba=\(header.lba)+\(header.blockCount) hint=\(header.durableHintLSN) session=\(header.sessionID)"
                 } else if offset < 8192 {
                     note = "superblock"
                 }
-                print("\(marker) \(index) write off=\(offset) len=\(bytes.count) \(note)")
+                let kind = if case .durableWrite = operation { "write FUA" } else { "write" }
+                print("\(marker) \(index) \(kind) off=\(offset) len=\(bytes.count) \(note)")
             case let .punch(offset, length): print("\(marker) \(index) punch off=\(offset) len=\(length)")
             case let .resize(size): print("\(marker) \(index) resize \(size)")
             case .sync: print("\(marker) \(index) sync")
@@ -150,8 +156,20 @@ final class SimulatedFile: VolumeFileIO, @unchecked Sendable {
     }
 
     func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BlockError) {
-        record(.write(offset: offset, bytes: Array(buffer)))
-        if durable { try sync() }
+        guard durable else {
+            record(.write(offset: offset, bytes: Array(buffer)))
+            return
+        }
+        let failure: Int32? = state.withLock { state in
+            defer { state.failNextSync = nil }
+            return state.failNextSync
+        }
+        if let failure {
+            // The write may have reached the device; its flush failed.
+            record(.write(offset: offset, bytes: Array(buffer)))
+            throw BlockError.io(operation: "pwritev2 (RWF_DSYNC)", errno: failure)
+        }
+        record(.durableWrite(offset: offset, bytes: Array(buffer)))
     }
 
 
