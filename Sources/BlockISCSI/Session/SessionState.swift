@@ -3,16 +3,25 @@
 import BlockSCSI
 import NIOCore
 
-/// What a completed login established.
-struct SessionState {
+/// What a completed login established. A class: every command reads it, and copying the
+/// value (parameters, names, the target) cost a retain and release per field each time.
+final class SessionState {
     let tsih: UInt16
     let parameters: SessionParameters
     let nexus: ITNexus
     /// The target logged in to; nil for a discovery session.
     let target: ISCSITargetDefinition?
+    let logicalUnits: [UInt64: SCSILogicalUnit]
+
+    init(tsih: UInt16, parameters: SessionParameters, nexus: ITNexus, target: ISCSITargetDefinition?) {
+        self.tsih = tsih
+        self.parameters = parameters
+        self.nexus = nexus
+        self.target = target
+        logicalUnits = target?.logicalUnits ?? [:]
+    }
 
     var isDiscovery: Bool { target == nil }
-    var logicalUnits: [UInt64: SCSILogicalUnit] { target?.logicalUnits ?? [:] }
 }
 
 /// One solicited (R2T) sequence of a write that is not complete yet.
