@@ -92,7 +92,7 @@ extension VolumeCore {
         let outcome = writeLogRound(syncThrough: lsn)
         commit.withLock { state in
             state.roundInProgress = false
-            state.eagerWriteNotBeforeNs = 0
+            state.eagerWriteNotBeforeNs = afterSyncedRoundNs()
         }
         switch outcome {
         case let .success(synced):
@@ -160,7 +160,7 @@ extension VolumeCore {
                 fail(error)
                 failWaiters(with: failure ?? error)
             }
-            commit.withLock { $0.eagerWriteNotBeforeNs = synced ? 0 : monotonicNowNs() + Self.eagerWriteDelayNs }
+            commit.withLock { $0.eagerWriteNotBeforeNs = synced ? afterSyncedRoundNs() : monotonicNowNs() + Self.eagerWriteDelayNs }
             if stopping { break }
         }
         commit.withLock { $0.stopped = true }
@@ -201,6 +201,17 @@ extension VolumeCore {
     }
 
     static let eagerWriteDelayNs: UInt64 = 1_000_000
+
+    /// When new records alone may start a round after a synced one. A caller that may sync
+    /// (a synchronous writer on its own thread) flushes microseconds after its write and
+    /// then writes and syncs in one RWF_DSYNC write itself; an eager round in between would
+    /// take that from it (a write, then an fdatasync, and two thread hand-offs). An event
+    /// loop's flush arrives a network round trip later: its write goes out at once.
+    private func afterSyncedRoundNs() -> UInt64 {
+        options.callerMaySync ? monotonicNowNs() + Self.callerFlushGraceNs : 0
+    }
+
+    static let callerFlushGraceNs: UInt64 = 100_000
 
     /// Writes every completed record to the file; if `target` is not yet durable, waits for
     /// the records up to it to complete and syncs. Returns whether it synced.
