@@ -1,6 +1,7 @@
 // One iSCSI connection (and, with MaxConnections=1, its session): login, then the full
-// feature phase. Runs on the channel's event loop; SCSI commands execute as tasks and come
-// back to the loop to answer.
+// feature phase. Runs on the channel's event loop; a SCSI command that needs no waiting (a
+// read from memory, a write into the log) completes right there, any other runs as a task
+// that prefers the loop and comes back to it to answer.
 //
 // Invariants:
 // - StatSN is assigned when a status-carrying PDU is written, in write order.
