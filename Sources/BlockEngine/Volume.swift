@@ -168,13 +168,16 @@ public final class Volume: Sendable {
     // MARK: - I/O
 
     /// Reads whole blocks starting at `lba` into `buffer` (its length is a multiple of the
-    /// block size). Returns the newest completed write of every block.
-    public func read(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) async throws(BlockError) {
+    /// block size). Returns the newest completed write of every block. Set
+    /// `pageCacheChecked` when `readWithoutWaiting` just returned false for this range: the
+    /// page cache is then not asked again (one system call less per read from the device).
+    public func read(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer,
+                     pageCacheChecked: Bool = false) async throws(BlockError) {
         let count = try core.blocks(inBytes: buffer.count)
         try core.checkRange(lba: lba, blockCount: count)
         try beginOperation()
         defer { endOperation() }
-        try await core.read(lba: lba, into: buffer)
+        try await core.read(lba: lba, into: buffer, askPageCache: !pageCacheChecked)
         core.metrics.reads.increment()
         core.metrics.readBytes.increment(by: buffer.count)
     }

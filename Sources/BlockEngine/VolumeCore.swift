@@ -304,14 +304,14 @@ final class VolumeCore: Sendable {
     /// Reads whole blocks at `lba` into `buffer`: at most a few I/Os per request. What the page
     /// cache holds is read at once; the rest goes through io_uring and the caller suspends,
     /// so concurrent readers reach the device concurrently.
-    func read(lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) async throws(BlockError) {
+    func read(lba: UInt64, into buffer: UnsafeMutableRawBufferPointer, askPageCache: Bool = true) async throws(BlockError) {
         // Each retry means a write-back cycle recycled WAL space under this read; after it the
         // index no longer points there, so a retry almost never repeats.
-        for _ in 0..<Self.maxReadAttempts {
+        for attempt in 0..<Self.maxReadAttempts {
             let plan = planRead(lba: lba, into: buffer)
             var pending: [IOTransfer] = []
             for transfer in plan.transfers {
-                let cached = try file.readCached(into: transfer.buffer, at: transfer.offset)
+                let cached = askPageCache || attempt > 0 ? try file.readCached(into: transfer.buffer, at: transfer.offset) : 0
                 if cached < transfer.buffer.count {
                     pending.append(IOTransfer(buffer: UnsafeMutableRawBufferPointer(rebasing: transfer.buffer[cached...]),
                                               offset: transfer.offset + UInt64(cached)))

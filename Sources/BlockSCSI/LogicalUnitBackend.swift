@@ -11,7 +11,8 @@ protocol LogicalUnitBackend: Sendable {
     var blockSizeBytes: Int { get }
     var blockCount: UInt64 { get }
     var uuid: VolumeUUID { get }
-    func read(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) async throws(BlockError)
+    /// `pageCacheChecked`: `readWithoutWaiting` just failed for this range (see `Volume.read`).
+    func read(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer, pageCacheChecked: Bool) async throws(BlockError)
     func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError)
     /// False when the read would wait for the device (see `Volume.readWithoutWaiting`).
     func readWithoutWaiting(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) -> Bool

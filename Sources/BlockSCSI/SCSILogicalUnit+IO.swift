@@ -24,14 +24,15 @@ import Musl
 extension SCSILogicalUnit {
     /// READ. With FUA the blocks must come from the medium, so acknowledged writes still in
     /// the volatile part of the log are made durable first (SBC-4 5.11); DPO needs nothing.
-    func read(_ extent: BlockExtent, fua: Bool) async throws(CommandFailure) -> SCSIResult {
+    /// `pageCacheChecked`: `readWithoutWaiting` just found part of the range uncached.
+    func read(_ extent: BlockExtent, fua: Bool, pageCacheChecked: Bool = false) async throws(CommandFailure) -> SCSIResult {
         try checkRange(extent)
         guard extent.blockCount > 0 else { return .good() }
         try checkTransferLength(extent.blockCount)
         if fua && modeParameters.writeCacheEnabled {
             try await engineCall(.read) { () async throws(BlockError) in try await backend.flush() }
         }
-        return .good(try await readBlocks(extent))
+        return .good(try await readBlocks(extent, pageCacheChecked: pageCacheChecked))
     }
 
     /// WRITE. A Data-Out shorter or longer than the CDB says is processed as FCP-4 9.4.2
@@ -191,7 +192,7 @@ extension SCSILogicalUnit {
     }
 
     /// The blocks of `extent`, read into a new buffer (bounded by the transfer limit).
-    func readBlocks(_ extent: BlockExtent) async throws(CommandFailure) -> ByteBuffer {
+    func readBlocks(_ extent: BlockExtent, pageCacheChecked: Bool = false) async throws(CommandFailure) -> ByteBuffer {
         let lengthBytes = byteCount(extent.blockCount)
         var buffer = allocator.buffer(capacity: lengthBytes)
         // The engine reads straight into the buffer's storage, which stays alive and untouched
@@ -200,7 +201,7 @@ extension SCSILogicalUnit {
             UnsafeMutableRawBufferPointer(rebasing: raw[..<lengthBytes])
         }
         do throws(BlockError) {
-            try await backend.read(at: extent.lba, into: storage)
+            try await backend.read(at: extent.lba, into: storage, pageCacheChecked: pageCacheChecked)
         } catch {
             throw .engine(error, .read)
         }

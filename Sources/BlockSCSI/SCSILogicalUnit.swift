@@ -156,6 +156,10 @@ public final class SCSILogicalUnit: Sendable {
             return result
         case let .admitted(command):
             do throws(CommandFailure) {
+                if triedWithoutWaiting, case let .read(extent, fua) = command, !(fua && modeParameters.writeCacheEnabled) {
+                    // The attempt without waiting read this range and found part of it uncached.
+                    return try await read(extent, fua: fua, pageCacheChecked: true)
+                }
                 return try await dispatch(command, request)
             } catch {
                 return error.result

@@ -100,6 +100,12 @@ struct VolumeBasicTests {
         #expect(try read.withUnsafeMutableBytes { try volume.readWithoutWaiting(at: 19, into: $0) })
         #expect(Array(read[4096..<(5 * 4096)]) == data)
         #expect(read[0..<4096].allSatisfy { $0 == 0 } && read[(5 * 4096)...].allSatisfy { $0 == 0 })
+        // After a failed attempt the caller may skip the page cache: the same bytes arrive.
+        let again = UnsafeMutableRawBufferPointer.allocate(byteCount: 6 * 4096, alignment: 4096)
+        defer { again.deallocate() }
+        again.initializeMemory(as: UInt8.self, repeating: 0xEE)
+        try await volume.read(at: 19, into: again, pageCacheChecked: true)
+        #expect(Array(again) == read)
 
         // More than one record's payload is never written without waiting.
         let huge = [UInt8](repeating: 7, count: 1 << 20)

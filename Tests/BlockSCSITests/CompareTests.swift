@@ -203,8 +203,8 @@ final class SlowBackend: LogicalUnitBackend {
     var blockCount: UInt64 { volume.blockCount }
     var uuid: VolumeUUID { volume.uuid }
 
-    func read(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) async throws(BlockError) {
-        try await volume.read(at: lba, into: buffer)
+    func read(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer, pageCacheChecked: Bool) async throws(BlockError) {
+        try await volume.read(at: lba, into: buffer, pageCacheChecked: pageCacheChecked)
     }
 
     func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError) {
