@@ -92,7 +92,8 @@ extension VolumeCore {
         let outcome = writeLogRound(syncThrough: lsn)
         commit.withLock { state in
             state.roundInProgress = false
-            state.eagerWriteNotBeforeNs = afterSyncedRoundNs()
+            // Nobody else queued for durability during the round: a lone synchronous writer.
+            state.eagerWriteNotBeforeNs = afterSyncedRoundNs(loneWriter: state.waiters.isEmpty)
         }
         switch outcome {
         case let .success(synced):
@@ -152,15 +153,19 @@ extension VolumeCore {
             }
             if stopping { target = sequencer.withLock { $0.ring.completedLSN } }
             var synced = false
+            var served = 0
             switch writeLogRound(syncThrough: target) {
             case let .success(didSync):
                 synced = didSync
-                resumeDurableWaiters(synced: didSync)
+                served = resumeDurableWaiters(synced: didSync)
             case let .failure(error):
                 fail(error)
                 failWaiters(with: failure ?? error)
             }
-            commit.withLock { $0.eagerWriteNotBeforeNs = synced ? afterSyncedRoundNs() : monotonicNowNs() + Self.eagerWriteDelayNs }
+            commit.withLock { state in
+                state.eagerWriteNotBeforeNs = synced ? afterSyncedRoundNs(loneWriter: served <= 1)
+                    : monotonicNowNs() + Self.eagerWriteDelayNs
+            }
             if stopping { break }
         }
         commit.withLock { $0.stopped = true }
@@ -202,13 +207,14 @@ extension VolumeCore {
 
     static let eagerWriteDelayNs: UInt64 = 1_000_000
 
-    /// When new records alone may start a round after a synced one. A caller that may sync
-    /// (a synchronous writer on its own thread) flushes microseconds after its write and
+    /// When new records alone may start a round after a synced one. A lone writer that may
+    /// sync (a synchronous writer on its own thread) flushes microseconds after its write and
     /// then writes and syncs in one RWF_DSYNC write itself; an eager round in between would
-    /// take that from it (a write, then an fdatasync, and two thread hand-offs). An event
-    /// loop's flush arrives a network round trip later: its write goes out at once.
-    private func afterSyncedRoundNs() -> UInt64 {
-        options.callerMaySync ? monotonicNowNs() + Self.callerFlushGraceNs : 0
+    /// take that from it (a write, then an fdatasync, and two thread hand-offs). Under
+    /// concurrent durable writers, and for an event loop's flush (a network round trip
+    /// later), writing new records at once overlaps the device with the next flush.
+    private func afterSyncedRoundNs(loneWriter: Bool) -> UInt64 {
+        options.callerMaySync && loneWriter ? monotonicNowNs() + Self.callerFlushGraceNs : 0
     }
 
     static let callerFlushGraceNs: UInt64 = 100_000
@@ -249,7 +255,8 @@ extension VolumeCore {
     /// Resumes the waiters whose records are durable now and wakes a blocked write-back.
     /// A round that `synced` is counted as one group commit of the waiters it served (plus
     /// the caller itself when a `leader` ran it).
-    private func resumeDurableWaiters(synced: Bool, leader: Bool = false) {
+    @discardableResult
+    private func resumeDurableWaiters(synced: Bool, leader: Bool = false) -> Int {
         let durable = durableLSN.load(ordering: .acquiring)
         let (ready, batch): ([DurableWaiter], Int) = commit.withLock { state in
             let (done, pending) = partition(state.waiters) { $0.lsn <= durable }
@@ -268,6 +275,7 @@ extension VolumeCore {
             metrics.groupCommitBatchSize.record(batch)
         }
         for waiter in ready { waiter.continuation.resume(returning: .success(())) }
+        return batch
     }
 
     private func failWaiters(with error: BlockError) {
