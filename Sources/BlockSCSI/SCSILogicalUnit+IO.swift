@@ -24,15 +24,17 @@ import Musl
 extension SCSILogicalUnit {
     /// READ. With FUA the blocks must come from the medium, so acknowledged writes still in
     /// the volatile part of the log are made durable first (SBC-4 5.11); DPO needs nothing.
-    /// `pageCacheChecked`: `readWithoutWaiting` just found part of the range uncached.
-    func read(_ extent: BlockExtent, fua: Bool, pageCacheChecked: Bool = false) async throws(CommandFailure) -> SCSIResult {
+    /// `triedWithoutWaiting`: `readWithoutWaiting` ran for this command; unless it stopped
+    /// for the flush, it found part of the range uncached, so the page cache is not asked again.
+    func read(_ extent: BlockExtent, fua: Bool, triedWithoutWaiting: Bool = false) async throws(CommandFailure) -> SCSIResult {
         try checkRange(extent)
         guard extent.blockCount > 0 else { return .good() }
         try checkTransferLength(extent.blockCount)
-        if fua && modeParameters.writeCacheEnabled {
+        let flushFirst = fua && modeParameters.writeCacheEnabled
+        if flushFirst {
             try await engineCall(.read) { () async throws(BlockError) in try await backend.flush() }
         }
-        return .good(try await readBlocks(extent, pageCacheChecked: pageCacheChecked))
+        return .good(try await readBlocks(extent, pageCacheChecked: triedWithoutWaiting && !flushFirst))
     }
 
     /// WRITE. A Data-Out shorter or longer than the CDB says is processed as FCP-4 9.4.2
@@ -58,17 +60,12 @@ extension SCSILogicalUnit {
         guard extent.blockCount > 0 else { return .good() }
         try checkTransferLength(extent.blockCount)
         if fua && modeParameters.writeCacheEnabled { return nil }
-        let lengthBytes = byteCount(extent.blockCount)
-        var buffer = allocator.buffer(capacity: lengthBytes)
-        // As in readBlocks: the engine fills the held buffer's storage in place.
-        let storage = buffer.withUnsafeMutableWritableBytes { raw in
-            UnsafeMutableRawBufferPointer(rebasing: raw[..<lengthBytes])
-        }
+        var (buffer, storage) = blockBuffer(extent)
         let done = try engineCall(.read) { () throws(BlockError) in
             try backend.readWithoutWaiting(at: extent.lba, into: storage)
         }
         guard done else { return nil }
-        buffer.moveWriterIndex(forwardBy: lengthBytes)
+        buffer.moveWriterIndex(forwardBy: storage.count)
         return .good(buffer)
     }
 
@@ -193,21 +190,27 @@ extension SCSILogicalUnit {
 
     /// The blocks of `extent`, read into a new buffer (bounded by the transfer limit).
     func readBlocks(_ extent: BlockExtent, pageCacheChecked: Bool = false) async throws(CommandFailure) -> ByteBuffer {
-        let lengthBytes = byteCount(extent.blockCount)
-        var buffer = allocator.buffer(capacity: lengthBytes)
-        // The engine reads straight into the buffer's storage, which stays alive and untouched
-        // (`buffer` is held, and not mutated, until the read returns): no copy per read.
-        let storage = buffer.withUnsafeMutableWritableBytes { raw in
-            UnsafeMutableRawBufferPointer(rebasing: raw[..<lengthBytes])
-        }
+        var (buffer, storage) = blockBuffer(extent)
         do throws(BlockError) {
             try await backend.read(at: extent.lba, into: storage, pageCacheChecked: pageCacheChecked)
         } catch {
             throw .engine(error, .read)
         }
-        buffer.moveWriterIndex(forwardBy: lengthBytes)
-        assert(buffer.readableBytes == lengthBytes, "a read fills the whole buffer")
+        buffer.moveWriterIndex(forwardBy: storage.count)
         return buffer
+    }
+
+    /// A new buffer for the blocks of `extent` and its storage. The engine reads straight into
+    /// the storage, which stays alive and untouched (the caller holds the buffer, and does not
+    /// mutate it, until the read returns): no copy per read. The caller then moves the writer
+    /// index over the storage.
+    func blockBuffer(_ extent: BlockExtent) -> (ByteBuffer, UnsafeMutableRawBufferPointer) {
+        let lengthBytes = byteCount(extent.blockCount)
+        var buffer = allocator.buffer(capacity: lengthBytes)
+        let storage = buffer.withUnsafeMutableWritableBytes { raw in
+            UnsafeMutableRawBufferPointer(rebasing: raw[..<lengthBytes])
+        }
+        return (buffer, storage)
     }
 
     /// The Data-Out that arrived, cut to `lengthBytes` (the CDB's) and to the expected length.

@@ -156,11 +156,7 @@ public final class SCSILogicalUnit: Sendable {
             return result
         case let .admitted(command):
             do throws(CommandFailure) {
-                if triedWithoutWaiting, case let .read(extent, fua) = command, !(fua && modeParameters.writeCacheEnabled) {
-                    // The attempt without waiting read this range and found part of it uncached.
-                    return try await read(extent, fua: fua, pageCacheChecked: true)
-                }
-                return try await dispatch(command, request)
+                return try await dispatch(command, request, triedWithoutWaiting: triedWithoutWaiting)
             } catch {
                 return error.result
             }
@@ -234,7 +230,8 @@ public final class SCSILogicalUnit: Sendable {
         return code
     }
 
-    private func dispatch(_ command: SCSICommand, _ request: SCSICommandRequest) async throws(CommandFailure) -> SCSIResult {
+    private func dispatch(_ command: SCSICommand, _ request: SCSICommandRequest,
+                          triedWithoutWaiting: Bool) async throws(CommandFailure) -> SCSIResult {
         switch command {
         case .testUnitReady: return .good()
         case .requestSense(let length): return requestSense(request.nexus, allocationLength: length)
@@ -242,7 +239,7 @@ public final class SCSILogicalUnit: Sendable {
         case .reportLUNs(_, let length): return reportLUNs(allocationLength: length)
         case .readCapacity10: return readCapacity10()
         case .readCapacity16(let length): return readCapacity16(allocationLength: length)
-        case .read(let extent, let fua): return try await read(extent, fua: fua)
+        case .read(let extent, let fua): return try await read(extent, fua: fua, triedWithoutWaiting: triedWithoutWaiting)
         case .write(let extent, let fua): return try await write(extent, fua: fua, request)
         case .verify(let extent, let check): return try await verify(extent, byteCheck: check, request)
         case .writeAndVerify(let extent, let check): return try await writeAndVerify(extent, byteCheck: check, request)

@@ -27,7 +27,6 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
     /// The io_uring instance for batches, or nil when the kernel refused one (then batches
     /// fall back to pwrite). One batch uses the ring at a time.
     private let ring: ConditionLock<OpaquePointer?>
-    package let usesIOURing: Bool
     /// Reads that would block go here; nil when the kernel refused a second ring.
     private let asyncReads: AsyncReadRing?
     /// RWF_NOWAIT is refused by this file system: `readCached` reports nothing cached.
@@ -55,7 +54,6 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         var error: Int32 = 0
         let created = readOnly ? nil : curing_create(Self.ringEntries, &error)
         ring = ConditionLock(created)
-        usesIOURing = created != nil
         asyncReads = readOnly ? nil : AsyncReadRing(descriptor: fd)
     }
 

@@ -22,9 +22,9 @@ package protocol VolumeFileIO: AnyObject, Sendable {
                at offset: UInt64) throws(BlockError)
     /// Writes `buffer` at `offset` past the page cache (O_DIRECT) where the file system
     /// allows, buffered otherwise. Buffer address, length and offset are multiples of 4096.
-    /// With `durable`, returns only once this write and every `writeThrough` completed
-    /// before it are durable (one `RWF_DSYNC` write where the kernel allows, else a write
-    /// and `sync()`); buffered writes elsewhere in the file still need `sync()`.
+    /// With `durable`, returns only once this write is durable (one `RWF_DSYNC` write where
+    /// the kernel allows, else a write and `sync()`). Earlier writes are not covered: on a
+    /// device that takes FUA writes the kernel issues no cache flush for it; `sync()` does.
     /// Used by the log writer, the only writer of the WAL region.
     func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BlockError)
     /// Reads what is already in memory (the page cache) at `offset` without blocking;

@@ -58,9 +58,9 @@ final class WALMirror: @unchecked Sendable {
         }
     }
 
-    /// Copies `bytes` into the ring like `store` and returns their CRC32C, computed in the
-    /// same pass over the source; the ring's lines bypass the CPU cache (the device reads them
-    /// next, the write-back much later).
+    /// Copies `bytes` into the ring like `store` and returns their CRC32C, both in one C call
+    /// (the CRC reads the source into the cache, the copy then finds it there); the ring's
+    /// lines bypass the CPU cache (the device reads them next, the write-back much later).
     func storeComputingCRC(_ bytes: UnsafeRawBufferPointer, at position: UInt64) -> UInt32 {
         var crc: UInt32 = 0
         var done = 0
