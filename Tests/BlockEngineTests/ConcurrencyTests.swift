@@ -149,10 +149,7 @@ struct ConcurrencyTests {
     @Test("concurrent FUA writes share fdatasyncs (group commit)")
     func groupCommit() async throws {
         let directory = TemporaryDirectory()
-        let volume = try await Volume.create(
-            at: directory.file("v.blk"),
-            configuration: VolumeConfiguration(sizeBytes: 8 << 20, blockSizeBytes: 4096, walSizeBytes: 4 << 20),
-            options: testOptions())
+        let volume = try await makeVolume(in: directory, sizeBytes: 8 << 20, walSizeBytes: 4 << 20)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for writer in 0..<32 {
                 group.addTask {

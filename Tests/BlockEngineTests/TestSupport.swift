@@ -48,6 +48,15 @@ func fileBytes(_ path: String) -> [UInt8] {
     (try? [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))) ?? []
 }
 
+/// A new volume with 4 KiB blocks, file "v.blk" in `directory`, with `testOptions`.
+func makeVolume(in directory: TemporaryDirectory, sizeBytes: UInt64, walSizeBytes: UInt64,
+                background: Bool = true) async throws -> Volume {
+    try await Volume.create(
+        at: directory.file("v.blk"),
+        configuration: VolumeConfiguration(sizeBytes: sizeBytes, blockSizeBytes: 4096, walSizeBytes: walSizeBytes),
+        options: testOptions(background: background))
+}
+
 /// Options for tests: quiet logs, fast write-back.
 func testOptions(background: Bool = true, walFullTimeoutMs: Int = 30_000) -> VolumeOptions {
     var options = VolumeOptions(flushIntervalMs: 20, walFullTimeoutMs: walFullTimeoutMs, backgroundWriteBack: background)

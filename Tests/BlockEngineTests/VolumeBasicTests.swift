@@ -32,10 +32,7 @@ struct VolumeBasicTests {
     @Test("overwrites: the newest write wins, in the WAL and after write-back")
     func overwrite() async throws {
         let directory = TemporaryDirectory()
-        let volume = try await Volume.create(
-            at: directory.file("v.blk"),
-            configuration: VolumeConfiguration(sizeBytes: 1 << 20, blockSizeBytes: 4096, walSizeBytes: 256 << 10),
-            options: testOptions(background: false))
+        let volume = try await makeVolume(in: directory, sizeBytes: 1 << 20, walSizeBytes: 256 << 10, background: false)
         try await volume.write(at: 0, patterns(tag: 1, lba: 0, blockCount: 8, blockSize: 4096))
         try await volume.write(at: 2, patterns(tag: 2, lba: 2, blockCount: 2, blockSize: 4096))
         var expected = patterns(tag: 1, lba: 0, blockCount: 8, blockSize: 4096)
@@ -50,10 +47,7 @@ struct VolumeBasicTests {
     @Test("requests outside the volume or not block-aligned are refused")
     func badRequests() async throws {
         let directory = TemporaryDirectory()
-        let volume = try await Volume.create(
-            at: directory.file("v.blk"),
-            configuration: VolumeConfiguration(sizeBytes: 64 * 4096, blockSizeBytes: 4096, walSizeBytes: 256 << 10),
-            options: testOptions())
+        let volume = try await makeVolume(in: directory, sizeBytes: 64 * 4096, walSizeBytes: 256 << 10)
         await #expect(throws: BlockError.outOfRange(lba: 64, blockCount: 1, volumeBlocks: 64)) {
             try await volume.write(at: 64, [UInt8](repeating: 1, count: 4096))
         }
@@ -73,10 +67,7 @@ struct VolumeBasicTests {
     @Test("a write larger than one record is split and reads back whole")
     func largeWrite() async throws {
         let directory = TemporaryDirectory()
-        let volume = try await Volume.create(
-            at: directory.file("v.blk"),
-            configuration: VolumeConfiguration(sizeBytes: 8 << 20, blockSizeBytes: 4096, walSizeBytes: 256 << 10),
-            options: testOptions())
+        let volume = try await makeVolume(in: directory, sizeBytes: 8 << 20, walSizeBytes: 256 << 10)
         // 1 MiB against a 256 KiB ring: several records, with waits for write-back between.
         let data = patterns(tag: 7, lba: 100, blockCount: 256, blockSize: 4096)
         try await volume.write(at: 100, data, fua: true)
@@ -87,10 +78,7 @@ struct VolumeBasicTests {
     @Test("writes and reads without waiting: served from the log and the page cache, refused when they would wait")
     func withoutWaiting() async throws {
         let directory = TemporaryDirectory()
-        let volume = try await Volume.create(
-            at: directory.file("v.blk"),
-            configuration: VolumeConfiguration(sizeBytes: 8 << 20, blockSizeBytes: 4096, walSizeBytes: 256 << 10),
-            options: testOptions(background: false))
+        let volume = try await makeVolume(in: directory, sizeBytes: 8 << 20, walSizeBytes: 256 << 10, background: false)
         let data = patterns(tag: 3, lba: 20, blockCount: 4, blockSize: 4096)
         #expect(try volume.writeWithoutWaiting(at: 20, data))
         var read = [UInt8](repeating: 0xEE, count: 6 * 4096)
@@ -143,10 +131,7 @@ struct BlockStatusTests {
     @Test("written blocks are mapped, trimmed and never-written ones deallocated, in the WAL and after write-back")
     func status() async throws {
         let directory = TemporaryDirectory()
-        let volume = try await Volume.create(
-            at: directory.file("v.blk"),
-            configuration: VolumeConfiguration(sizeBytes: 4 << 20, blockSizeBytes: 4096, walSizeBytes: 1 << 20),
-            options: testOptions(background: false))
+        let volume = try await makeVolume(in: directory, sizeBytes: 4 << 20, walSizeBytes: 1 << 20, background: false)
         try await volume.write(at: 10, patterns(tag: 1, lba: 10, blockCount: 20, blockSize: 4096))
         try await volume.trim(at: 15, blockCount: 5)
         let expected = [
