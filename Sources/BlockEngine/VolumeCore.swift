@@ -269,8 +269,10 @@ final class VolumeCore: Sendable {
             state.spaceWaiters.append(SpaceWaiter(id: id, kind: kind, lba: lba, blockCount: blockCount,
                                                   payloadLength: payloadLength, continuation: continuation))
             let timeoutMs = options.walFullTimeoutMs
-            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(timeoutMs)) { [self] in
-                expireSpaceWaiter(id: id, waitedMs: timeoutMs)
+            // Weak: a pending timer must not keep a dropped volume (its file, its lock, its
+            // ring memory) alive for the whole timeout.
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(timeoutMs)) { [weak self] in
+                self?.expireSpaceWaiter(id: id, waitedMs: timeoutMs)
             }
             return nil
         }
