@@ -25,6 +25,8 @@ public enum BlockError: Error, Sendable, Equatable, CustomStringConvertible {
     case unsupportedVersion(found: UInt32, supported: UInt32)
     /// The file to create already exists.
     case alreadyExists(path: String)
+    /// Another open volume (in this process or another) holds the file for writing.
+    case inUse(path: String)
     /// A strict durability mode could not confirm the flush on the replicas it needs.
     case barrierFailed(String)
     /// `sync_quorum`: fewer durable copies than a majority of the replica factor.
@@ -59,6 +61,8 @@ public enum BlockError: Error, Sendable, Equatable, CustomStringConvertible {
             return "format version \(found) is not supported (this build reads up to \(supported))"
         case let .alreadyExists(path):
             return "\(path) already exists"
+        case let .inUse(path):
+            return "\(path) is in use: another process (or another open of it) has it open for writing"
         case let .barrierFailed(message):
             return "durability barrier failed: \(message)"
         case let .quorumLost(durable, required):

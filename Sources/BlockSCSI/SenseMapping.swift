@@ -89,7 +89,7 @@ extension SenseCode {
             return .asymmetricAccessUnavailable
         case .barrierFailed, .quorumLost:
             return .logicalUnitCommunicationFailure
-        case .io, .corrupt, .truncated, .notAVolume, .unsupportedVersion, .alreadyExists:
+        case .io, .corrupt, .truncated, .notAVolume, .unsupportedVersion, .alreadyExists, .inUse:
             return direction == .read ? .unrecoveredReadError : .writeError
         }
     }

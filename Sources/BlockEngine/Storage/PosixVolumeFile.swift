@@ -51,6 +51,19 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
             if code == EEXIST { throw .alreadyExists(path: path) }
             throw .io(operation: "open \(path)", errno: code)
         }
+        // One writer per volume file: a second writable open (another daemon on the same
+        // data directory, or a second Volume in this process) would corrupt the log. The
+        // lock belongs to this open file description and goes with it, also when the
+        // process dies. Read-only opens (inspection) take none.
+        if !readOnly {
+            var locked: Int32
+            repeat { locked = flock(fd, LOCK_EX | LOCK_NB) } while locked != 0 && errno == EINTR
+            if locked != 0 && errno == EWOULDBLOCK {
+                _ = Glibc.close(fd)
+                throw .inUse(path: path)
+            }
+            // Any other failure (a file system without locks) leaves the file unlocked.
+        }
         descriptor = fd
         directDescriptor = readOnly || !directIO ? -1 : Glibc.open(path, O_RDWR | O_CLOEXEC | cblock_o_direct_flag())
         var error: Int32 = 0
