@@ -69,23 +69,75 @@ public final class Volume: Sendable {
 
     // MARK: - Create and open
 
-    /// Creates a new volume file at `path` (it must not exist) and opens it.
+    /// Creates a new volume file at `path` (it must not exist) and opens it. Creation is
+    /// atomic: the volume is formatted and synced under a staging name and linked to `path`
+    /// only then, so a crash never leaves a half-formatted file at `path` (which a later
+    /// open would refuse and a later create would find existing). A staging file left by
+    /// such a crash is removed by the next create of the same path.
     public static func create(at path: String, configuration: VolumeConfiguration,
                               options: VolumeOptions = VolumeOptions()) async throws(BlockError) -> Volume {
         try configuration.validate()
         try options.validate()
         return try await offload { () throws(BlockError) -> Volume in
-            let file = try PosixVolumeFile(path: path, create: true)
+            if access(path, F_OK) == 0 { throw .alreadyExists(path: path) }
+            let staging = stagingPath(forCreating: path)
+            let file = try createStagingFile(staging)
             do throws(BlockError) {
                 try format(file: file, configuration: configuration)
-                try syncDirectory(containing: path)
-                return try open(file: file, path: path, options: options)
             } catch {
                 file.close()
+                _ = unlinkFile(staging)
+                throw error
+            }
+            file.close()
+            // link() never replaces an existing path: creation stays exclusive.
+            if link(staging, path) != 0 {
+                let code = errno
+                _ = unlinkFile(staging)
+                throw code == EEXIST ? .alreadyExists(path: path) : .io(operation: "link \(staging) to \(path)", errno: code)
+            }
+            _ = unlinkFile(staging)
+            try syncDirectory(containing: path)
+            let opened = try PosixVolumeFile(path: path)
+            do throws(BlockError) {
+                return try open(file: opened, path: path, options: options)
+            } catch {
+                opened.close()
                 _ = unlinkFile(path)
                 throw error
             }
         }
+    }
+
+    /// A crash between `create`'s link and its unlink leaves the staging name as a second
+    /// link to the volume (holding its space after the volume is deleted): removes it when
+    /// it is exactly that, the same file.
+    private static func removeStagingLink(of path: String) {
+        let staging = stagingPath(forCreating: path)
+        var volumeStat = stat(), stagingStat = stat()
+        guard stat(path, &volumeStat) == 0, stat(staging, &stagingStat) == 0,
+              volumeStat.st_dev == stagingStat.st_dev, volumeStat.st_ino == stagingStat.st_ino else { return }
+        _ = unlinkFile(staging)
+    }
+
+    /// The name a volume is formatted under before it appears at `path`.
+    package static func stagingPath(forCreating path: String) -> String { path + ".creating" }
+
+    /// Creates the staging file. One that exists already is the leftover of a create that
+    /// a crash interrupted, unless another create holds it open (then `inUse`): it is
+    /// removed while locked, and created anew.
+    private static func createStagingFile(_ staging: String) throws(BlockError) -> PosixVolumeFile {
+        for _ in 0..<2 {
+            do throws(BlockError) {
+                return try PosixVolumeFile(path: staging, create: true)
+            } catch .alreadyExists {
+                let leftover = try PosixVolumeFile(path: staging)
+                _ = unlinkFile(staging)
+                leftover.close()
+            }
+        }
+        // Another create took the name between the removal and this one's attempt.
+        throw .inUse(path: staging)
     }
 
     /// Opens an existing volume, recovering from its WAL. A volume that fails to open is left
@@ -94,6 +146,7 @@ public final class Volume: Sendable {
         try options.validate()
         return try await offload { () throws(BlockError) -> Volume in
             let file = try PosixVolumeFile(path: path)
+            removeStagingLink(of: path)
             do throws(BlockError) {
                 return try open(file: file, path: path, options: options)
             } catch {
