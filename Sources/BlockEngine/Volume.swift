@@ -131,9 +131,7 @@ public final class Volume: Sendable {
             do throws(BlockError) {
                 return try PosixVolumeFile(path: staging, create: true)
             } catch .alreadyExists {
-                let leftover = try PosixVolumeFile(path: staging)
-                _ = unlinkFile(staging)
-                leftover.close()
+                try PosixVolumeFile.removeIfUnused(path: staging)
             }
         }
         // Another create took the name between the removal and this one's attempt.

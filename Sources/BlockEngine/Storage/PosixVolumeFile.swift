@@ -55,14 +55,9 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         // data directory, or a second Volume in this process) would corrupt the log. The
         // lock belongs to this open file description and goes with it, also when the
         // process dies. Read-only opens (inspection) take none.
-        if !readOnly {
-            var locked: Int32
-            repeat { locked = flock(fd, LOCK_EX | LOCK_NB) } while locked != 0 && errno == EINTR
-            if locked != 0 && errno == EWOULDBLOCK {
-                _ = Glibc.close(fd)
-                throw .inUse(path: path)
-            }
-            // Any other failure (a file system without locks) leaves the file unlocked.
+        if !readOnly && !Self.lockExclusively(fd) {
+            _ = Glibc.close(fd)
+            throw .inUse(path: path)
         }
         descriptor = fd
         directDescriptor = readOnly || !directIO ? -1 : Glibc.open(path, O_RDWR | O_CLOEXEC | cblock_o_direct_flag())
@@ -70,6 +65,27 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         let created = readOnly ? nil : curing_create(Self.ringEntries, &error)
         ring = ConditionLock(created)
         asyncReads = readOnly ? nil : AsyncReadRing(descriptor: fd)
+    }
+
+    /// Takes the writer's lock on `fd`; false when another open file description holds it.
+    /// Any other failure (a file system without locks) leaves the file unlocked.
+    private static func lockExclusively(_ fd: Int32) -> Bool {
+        var locked: Int32
+        repeat { locked = flock(fd, LOCK_EX | LOCK_NB) } while locked != 0 && errno == EINTR
+        return locked == 0 || errno != EWOULDBLOCK
+    }
+
+    /// Removes the file at `path` unless a writable open holds it (then `inUse`); the lock
+    /// is held across the unlink, so no writer can have it open at that moment.
+    package static func removeIfUnused(path: String) throws(BlockError) {
+        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return }
+            throw .io(operation: "open \(path)", errno: errno)
+        }
+        defer { _ = Glibc.close(fd) }
+        guard lockExclusively(fd) else { throw .inUse(path: path) }
+        if unlink(path) != 0 && errno != ENOENT { throw .io(operation: "unlink \(path)", errno: errno) }
     }
 
     /// Closes the file once; later calls do nothing (so a descriptor number is never closed
