@@ -64,7 +64,8 @@ public final class BlockDaemon: Service, Sendable {
     /// Opens every `*.blk` file; a volume that fails is reported and left untouched.
     func openVolumes() async throws -> [(String, Volume)] {
         let directory = configuration.dataDirectory
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Synced: a data directory lost to a power cut would take its volumes with it.
+        try DurableDirectory.create(atPath: directory)
         // Commands run on the connections' event loops, which must not block in a device
         // flush: durability waits stay with each volume's log writer thread.
         let options = VolumeOptions(logger: logger, callerMaySync: false)
