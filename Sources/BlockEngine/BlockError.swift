@@ -27,6 +27,10 @@ public enum BlockError: Error, Sendable, Equatable, CustomStringConvertible {
     case alreadyExists(path: String)
     /// Another open volume (in this process or another) holds the file for writing.
     case inUse(path: String)
+    /// The file system has no space for the write-back to place data in the volume file.
+    /// Writes that find the log full fail with it until space is freed; reads, flushes and
+    /// writes that fit the log go on, and the write-back retries.
+    case noSpace(String)
     /// A strict durability mode could not confirm the flush on the replicas it needs.
     case barrierFailed(String)
     /// `sync_quorum`: fewer durable copies than a majority of the replica factor.
@@ -63,6 +67,8 @@ public enum BlockError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(path) already exists"
         case let .inUse(path):
             return "\(path) is in use: another process (or another open of it) has it open for writing"
+        case let .noSpace(message):
+            return "no space for the volume's data: \(message)"
         case let .barrierFailed(message):
             return "durability barrier failed: \(message)"
         case let .quorumLost(durable, required):

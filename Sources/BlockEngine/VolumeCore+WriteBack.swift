@@ -10,8 +10,18 @@
 // 4. fdatasync, drop the index entries the batch covered (newer entries stay), persist the
 //    superblock with the new checkpoint and tail, and only then free the ring space.
 // The checkpoint therefore never passes a record that is not durable in the data region.
+//
+// A full file system (ENOSPC or EDQUOT placing data-region blocks) does not fail the volume:
+// the batch stays in the log, which is durable and preallocated, and the cycle is retried
+// every spaceRetryMs. Meanwhile writes that fit the log, reads and flushes go on; writers
+// that find the log full and `checkpoint()` fail at once with `noSpace` (`spaceStall`).
 
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 struct WriteBackState {
     var requested = false
@@ -38,8 +48,9 @@ extension VolumeCore {
     /// Returns once every record written before the call is in the data region and the
     /// checkpoint says so.
     func drainWriteBack() async throws(BlockError) {
-        let target = sequencer.withLock { $0.ring.lastAllocatedLSN }
-        if sequencer.withLock({ $0.ring.checkpointLSN }) >= target { return }
+        let (target, checkpoint, stall) = sequencer.withLock { ($0.ring.lastAllocatedLSN, $0.ring.checkpointLSN, $0.spaceStall) }
+        if checkpoint >= target { return }
+        if let stall { throw stall }
         let result: Result<Void, BlockError> = await withCheckedContinuation { continuation in
             let immediate: Result<Void, BlockError>? = writeBack.withLock { state in
                 if let failure { return .failure(failure) }
@@ -58,9 +69,12 @@ extension VolumeCore {
         var staging = StagingBuffer()
         defer { staging.release() }
         while true {
+            // While the file system is full, only the retry interval (or the stop) wakes a
+            // retry: a request per refused writer would spin on failing writes.
+            let stalled = sequencer.withLock { $0.spaceStall != nil }
             let (stop, drainTarget) = writeBack.withLock(
-                waitingUntil: { $0.requested || $0.stopping || !$0.drainWaiters.isEmpty },
-                timeoutNs: intervalNs
+                waitingUntil: { $0.stopping || (!stalled && ($0.requested || !$0.drainWaiters.isEmpty)) },
+                timeoutNs: stalled ? Self.spaceRetryMs * 1_000_000 : intervalNs
             ) { state, _ -> (Bool, UInt64?) in
                 state.requested = false
                 state.urgent = false
@@ -75,11 +89,14 @@ extension VolumeCore {
                     // commit for fdatasync); otherwise only what waiting writers or
                     // checkpoint() need, so a simulation sees deterministic I/O. Each cycle
                     // releases at least one record, so the loop ends.
-                    let target = options.backgroundWriteBack ? sequencer.withLock { $0.ring.completedLSN } : 0
+                    let target = options.backgroundWriteBack || stalled ? sequencer.withLock { $0.ring.completedLSN } : 0
                     while sequencer.withLock({ $0.ring.checkpointLSN }) < target || hasWaitingDemand() {
                         guard try writeBackCycle(staging: &staging) else { break }
+                        endSpaceStall()
                         resumeDrainWaiters()
                     }
+                } catch .noSpace(let reason) {
+                    beginSpaceStall(.noSpace(reason))
                 } catch {
                     fail(error)
                 }
@@ -98,14 +115,41 @@ extension VolumeCore {
     }
 
     private func resumeDrainWaiters() {
-        let checkpoint = sequencer.withLock { $0.ring.checkpointLSN }
-        let error = failure
+        let (checkpoint, stall) = sequencer.withLock { ($0.ring.checkpointLSN, $0.spaceStall) }
+        let error = failure ?? stall
         let ready: [DurableWaiter] = writeBack.withLock { state in
             let (done, pending) = partition(state.drainWaiters) { error != nil || $0.lsn <= checkpoint }
             state.drainWaiters = pending
             return done
         }
         for waiter in ready { waiter.continuation.resume(returning: error.map { .failure($0) } ?? .success(())) }
+    }
+
+    static let spaceRetryMs: UInt64 = 1000
+
+    /// The write-back found the file system full: refuse the writers waiting for log space
+    /// (and later ones, while it lasts) with `error`, and retry later.
+    private func beginSpaceStall(_ error: BlockError) {
+        let (refused, first): ([SpaceWaiter], Bool) = sequencer.withLock { state in
+            let first = state.spaceStall == nil
+            state.spaceStall = error
+            defer { state.spaceWaiters.removeAll() }
+            return (Array(state.spaceWaiters), first)
+        }
+        if first {
+            options.logger.warning("file system full: write-back stalled, writes fail once the log is full",
+                                   metadata: ["path": "\(path)", "error": "\(error)"])
+        }
+        for waiter in refused { waiter.continuation.resume(returning: .failure(error)) }
+    }
+
+    /// A cycle succeeded: the file system has room again.
+    private func endSpaceStall() {
+        let ended = sequencer.withLock { state in
+            defer { state.spaceStall = nil }
+            return state.spaceStall != nil
+        }
+        if ended { options.logger.notice("write-back resumed: the file system has room again", metadata: ["path": "\(path)"]) }
     }
 
     func stopWriteBack() {
@@ -129,9 +173,14 @@ extension VolumeCore {
         let plan = WriteBackPlan(extents: extents, geometry: geometry, maxIOBytes: Self.maxWriteBackIOBytes)
         let buffer = staging.buffer(atLeast: plan.stagedBytes)
         plan.copySources(from: mirror, into: buffer)
-        try file.writeBatch(plan.writes(from: buffer))
-        for hole in plan.holes {
-            try file.punchHole(at: hole.offset, lengthBytes: hole.lengthBytes)
+        do throws(BlockError) {
+            try file.writeBatch(plan.writes(from: buffer))
+            for hole in plan.holes {
+                try file.punchHole(at: hole.offset, lengthBytes: hole.lengthBytes)
+            }
+        } catch .io(let operation, let code) where code == ENOSPC || code == EDQUOT {
+            // Nothing is checkpointed: the batch stays in the log and is written again later.
+            throw .noSpace("\(operation): \(errnoName(code))")
         }
         try file.sync()
         index.withLock { $0.remove(extents, maxLSN: last.lsn) }

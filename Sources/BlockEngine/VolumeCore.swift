@@ -61,6 +61,9 @@ struct SequencerState {
     var writeBackSignaled = false
     /// Writers that had to wait for ring space.
     var walFullWaits: UInt64 = 0
+    /// Set while the write-back cannot place data because the file system is full: a writer
+    /// that finds no ring space then fails with it at once instead of waiting.
+    var spaceStall: BlockError?
 }
 
 final class VolumeCore: Sendable {
@@ -263,6 +266,7 @@ final class VolumeCore: Sendable {
                let slot = state.ring.reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength) {
                 return .success(slot)
             }
+            if let stall = state.spaceStall { return .failure(stall) }
             state.walFullWaits += 1
             let id = state.nextWaiterID
             state.nextWaiterID += 1

@@ -43,6 +43,8 @@ public struct SenseCode: Sendable, Equatable, CustomStringConvertible {
     public static let logicalUnitCommunicationFailure = SenseCode(.hardwareError, asc: 0x08, ascq: 0x00)
     public static let unrecoveredReadError = SenseCode(.mediumError, asc: 0x11, ascq: 0x00)
     public static let writeError = SenseCode(.mediumError, asc: 0x0C, ascq: 0x00)
+    /// Thin provisioning: the backing store is full (SBC-4 4.7.3.6).
+    public static let spaceAllocationFailedWriteProtect = SenseCode(.dataProtect, asc: 0x27, ascq: 0x07)
     public static let capacityDataChanged = SenseCode(.unitAttention, asc: 0x2A, ascq: 0x09)
     public static let modeParametersChanged = SenseCode(.unitAttention, asc: 0x2A, ascq: 0x01)
 
@@ -89,6 +91,8 @@ extension SenseCode {
             return .asymmetricAccessUnavailable
         case .barrierFailed, .quorumLost:
             return .logicalUnitCommunicationFailure
+        case .noSpace:
+            return .spaceAllocationFailedWriteProtect
         case .io, .corrupt, .truncated, .notAVolume, .unsupportedVersion, .alreadyExists, .inUse:
             return direction == .read ? .unrecoveredReadError : .writeError
         }

@@ -1,13 +1,16 @@
 import Foundation
+import Synchronization
 @testable import BlockEngine
 
-/// Forwards to a real file but makes the write-back's batches slow: a write-back that
-/// cannot keep up, to exercise back-pressure.
+/// Forwards to a real file, with faults a test turns on: slow write-back batches (a
+/// write-back that cannot keep up, for back-pressure) and a full file system (data-region
+/// writes and hole punches fail with ENOSPC; the log region is preallocated and unaffected).
 final class DelayingFile: VolumeFileIO, @unchecked Sendable {
     let inner: PosixVolumeFile
     let batchDelayMicros: UInt32
+    let full = Atomic(false)
 
-    init(path: String, batchDelayMicros: UInt32) throws {
+    init(path: String, batchDelayMicros: UInt32 = 0) throws {
         inner = try PosixVolumeFile(path: path)
         self.batchDelayMicros = batchDelayMicros
     }
@@ -27,10 +30,16 @@ final class DelayingFile: VolumeFileIO, @unchecked Sendable {
     func readAsync(_ transfers: [IOTransfer]) async throws(BlockError) { try await inner.readAsync(transfers) }
     func writeBatch(_ transfers: [IOTransfer]) throws(BlockError) {
         usleep(batchDelayMicros)
+        if full.load(ordering: .relaxed) {
+            // Like a file system that fills up mid-batch: the first write lands, the rest fail.
+            try inner.writeBatch(Array(transfers.prefix(1)))
+            throw .io(operation: "io_uring write", errno: ENOSPC)
+        }
         try inner.writeBatch(transfers)
     }
     func sync() throws(BlockError) { try inner.sync() }
     func punchHole(at offset: UInt64, lengthBytes: UInt64) throws(BlockError) {
+        if full.load(ordering: .relaxed) { throw .io(operation: "fallocate(PUNCH_HOLE)", errno: ENOSPC) }
         try inner.punchHole(at: offset, lengthBytes: lengthBytes)
     }
     func sizeBytes() throws(BlockError) -> UInt64 { try inner.sizeBytes() }
