@@ -18,6 +18,8 @@ struct EngineMetrics: Sendable {
     let flusherLagRecords: Gauge
     let walUsedBytes: Gauge
     let walFullWaits: Counter
+    /// 1 while the write-back cannot place data because the file system is full.
+    let writeBackNoSpace: Gauge
     let barrierFailures: Counter
 
     init(volume: String) {
@@ -36,6 +38,7 @@ struct EngineMetrics: Sendable {
         flusherLagRecords = Gauge(label: "blockengine_flusher_lag_records", dimensions: dimensions)
         walUsedBytes = Gauge(label: "blockengine_wal_used_bytes", dimensions: dimensions)
         walFullWaits = Counter(label: "blockengine_wal_full_waits_total", dimensions: dimensions)
+        writeBackNoSpace = Gauge(label: "blockengine_write_back_no_space", dimensions: dimensions)
         barrierFailures = Counter(label: "blockengine_durability_barrier_failures_total", dimensions: dimensions)
     }
 }

@@ -92,7 +92,6 @@ extension VolumeCore {
                     let target = options.backgroundWriteBack || stalled ? sequencer.withLock { $0.ring.completedLSN } : 0
                     while sequencer.withLock({ $0.ring.checkpointLSN }) < target || hasWaitingDemand() {
                         guard try writeBackCycle(staging: &staging) else { break }
-                        endSpaceStall()
                         resumeDrainWaiters()
                     }
                 } catch .noSpace(let reason) {
@@ -137,19 +136,17 @@ extension VolumeCore {
             return (Array(state.spaceWaiters), first)
         }
         if first {
+            metrics.writeBackNoSpace.record(1)
             options.logger.warning("file system full: write-back stalled, writes fail once the log is full",
                                    metadata: ["path": "\(path)", "error": "\(error)"])
         }
         for waiter in refused { waiter.continuation.resume(returning: .failure(error)) }
     }
 
-    /// A cycle succeeded: the file system has room again.
-    private func endSpaceStall() {
-        let ended = sequencer.withLock { state in
-            defer { state.spaceStall = nil }
-            return state.spaceStall != nil
-        }
-        if ended { options.logger.notice("write-back resumed: the file system has room again", metadata: ["path": "\(path)"]) }
+    /// A cycle succeeded after a stall (the stall was cleared with the space it freed).
+    private func noteSpaceStallEnded() {
+        metrics.writeBackNoSpace.record(0)
+        options.logger.notice("write-back resumed: the file system has room again", metadata: ["path": "\(path)"])
     }
 
     func stopWriteBack() {
@@ -188,8 +185,11 @@ extension VolumeCore {
             superblock.checkpointLSN = last.lsn
             superblock.walTailPosition = last.endPosition
         }
-        let (ready, used, lag): ([(SpaceWaiter, RecordSlot)], UInt64, UInt64) = sequencer.withLock { state in
+        let (ready, used, lag, stallEnded): ([(SpaceWaiter, RecordSlot)], UInt64, UInt64, Bool) = sequencer.withLock { state in
             state.ring.release(throughLSN: last.lsn)
+            // Room again: cleared with the space this cycle frees, so no writer sees one without the other.
+            let stallEnded = state.spaceStall != nil
+            state.spaceStall = nil
             tailPosition.store(state.ring.tailPosition, ordering: .releasing)
             state.writeBackSignaled = false
             var ready: [(SpaceWaiter, RecordSlot)] = []
@@ -199,8 +199,9 @@ extension VolumeCore {
                 state.spaceWaiters.removeFirst()
                 ready.append((waiter, slot))
             }
-            return (ready, state.ring.usedBytes, state.ring.lastAllocatedLSN - state.ring.checkpointLSN)
+            return (ready, state.ring.usedBytes, state.ring.lastAllocatedLSN - state.ring.checkpointLSN, stallEnded)
         }
+        if stallEnded { noteSpaceStallEnded() }
         for (waiter, slot) in ready { waiter.continuation.resume(returning: .success(slot)) }
         writeBack.withLock { state in
             state.runs += 1

@@ -29,6 +29,8 @@ public struct VolumeInfo: Sendable, Equatable {
     /// Write-back cycles and the bytes they moved to the data region.
     public var writeBackRuns: UInt64
     public var writeBackBytes: UInt64
+    /// Why the write-back cannot place data (a full file system), while it cannot.
+    public var spaceStall: BlockError?
     /// Why the volume refuses work, when it failed.
     public var failure: BlockError?
 }
@@ -36,7 +38,7 @@ public struct VolumeInfo: Sendable, Equatable {
 extension Volume {
     /// The volume's current state and counters.
     public func info() -> VolumeInfo {
-        let (ring, walFullWaits) = core.sequencer.withLock { ($0.ring, $0.walFullWaits) }
+        let (ring, walFullWaits, spaceStall) = core.sequencer.withLock { ($0.ring, $0.walFullWaits, $0.spaceStall) }
         let commit = core.commit.withLock { $0 }
         let writeBack = core.writeBack.withLock { $0 }
         return VolumeInfo(
@@ -49,6 +51,6 @@ extension Volume {
             groupCommitSyncs: commit.syncCount, groupCommitWaitersServed: commit.waitersServed,
             groupCommitLargestBatch: commit.largestBatch,
             writeBackRuns: writeBack.runs, writeBackBytes: writeBack.bytesWritten,
-            failure: core.failure)
+            spaceStall: spaceStall, failure: core.failure)
     }
 }

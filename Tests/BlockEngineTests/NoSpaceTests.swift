@@ -54,6 +54,7 @@ struct NoSpaceTests {
             #expect(isNoSpace(error), "checkpoint failed with \(error)")
         }
         #expect(volume.info().failure == nil, "the volume did not fail")
+        #expect(isNoSpace(volume.info().spaceStall))
 
         file.full.store(false, ordering: .relaxed)
         // The write-back retries every second; bounded wait for the first write that fits.
@@ -68,6 +69,7 @@ struct NoSpaceTests {
             }
         }
         #expect(resumed)
+        #expect(volume.info().spaceStall == nil)
         try await volume.checkpoint()
         try await volume.close()
         let reopened = try await Volume.open(at: directory.file("v.blk"), options: testOptions())
