@@ -91,12 +91,17 @@ public final class Volume: Sendable {
             }
             file.close()
             // link() never replaces an existing path: creation stays exclusive.
-            if link(staging, path) != 0 {
+            if link(staging, path) == 0 {
+                _ = unlinkFile(staging)
+            } else if errno == EEXIST {
+                _ = unlinkFile(staging)
+                throw .alreadyExists(path: path)
+            } else if rename(staging, path) != 0 {
+                // (A file system without hard links renames instead; the path was free above.)
                 let code = errno
                 _ = unlinkFile(staging)
-                throw code == EEXIST ? .alreadyExists(path: path) : .io(operation: "link \(staging) to \(path)", errno: code)
+                throw .io(operation: "rename \(staging) to \(path)", errno: code)
             }
-            _ = unlinkFile(staging)
             try syncDirectory(containing: path)
             let opened = try PosixVolumeFile(path: path)
             do throws(BlockError) {
