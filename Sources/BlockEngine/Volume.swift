@@ -102,7 +102,7 @@ public final class Volume: Sendable {
                 _ = unlinkFile(staging)
                 throw .io(operation: "rename \(staging) to \(path)", errno: code)
             }
-            try syncDirectory(containing: path)
+            try DurableDirectory.syncEntry(of: path)
             let opened = try PosixVolumeFile(path: path)
             do throws(BlockError) {
                 return try open(file: opened, path: path, options: options)

@@ -20,6 +20,8 @@
 //   error naming the file and the reason. A damaged file is never silently dropped.
 // - PRgeneration is not stored: it restarts at 0 after power on (SPC-4 6.15.2).
 
+import BlockEngine
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -203,16 +205,12 @@ enum ReservationSidecar {
         }
         close(descriptor)
         guard rename(temporary, path) == 0 else { throw .io(path: path, operation: "rename", errno: errno) }
-        let directory = parentDirectory(of: path)
-        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryDescriptor >= 0 else { throw .io(path: directory, operation: "open", errno: errno) }
-        defer { close(directoryDescriptor) }
-        guard fsync(directoryDescriptor) == 0 else { throw .io(path: directory, operation: "fsync", errno: errno) }
-    }
-
-    private static func parentDirectory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
+        do {
+            try DurableDirectory.syncEntry(of: path)
+        } catch {
+            guard case let .io(operation, code) = error else { throw .io(path: path, operation: "\(error)", errno: EIO) }
+            throw .io(path: path, operation: operation, errno: code)
+        }
     }
 }
 

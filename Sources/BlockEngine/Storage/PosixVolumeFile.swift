@@ -389,17 +389,3 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         return failure
     }
 }
-
-/// Makes a directory entry durable (after creating a file in it).
-func syncDirectory(containing path: String) throws(BlockError) {
-    let directory: String
-    if let slash = path.lastIndex(of: "/") {
-        directory = slash == path.startIndex ? "/" : String(path[path.startIndex..<slash])
-    } else {
-        directory = "."
-    }
-    let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard fd >= 0 else { throw .io(operation: "open directory \(directory)", errno: errno) }
-    defer { _ = close(fd) }
-    guard fsync(fd) == 0 else { throw .io(operation: "fsync directory \(directory)", errno: errno) }
-}

@@ -1,4 +1,4 @@
-import BlockdCore
+import BlockEngine
 import Foundation
 import Testing
 
@@ -14,7 +14,7 @@ struct DurableDirectoryTests {
         #expect(FileManager.default.fileExists(atPath: nested, isDirectory: &isDirectory) && isDirectory.boolValue)
         try DurableDirectory.create(atPath: nested + "/")
         _ = FileManager.default.createFile(atPath: root + "/file", contents: Data([1]))
-        #expect(throws: DurableDirectoryError.self) { try DurableDirectory.create(atPath: root + "/file/data") }
+        #expect(throws: BlockError.self) { try DurableDirectory.create(atPath: root + "/file/data") }
         #expect(FileManager.default.contents(atPath: root + "/file") == Data([1]))
     }
 }
