@@ -12,11 +12,28 @@ struct NoSpaceTests {
         return false
     }
 
+    /// Expects `operation` (named `what`) to fail with `noSpace`.
+    func expectNoSpace(_ what: String, _ operation: () async throws -> Void) async {
+        do {
+            try await operation()
+            Issue.record("\(what) succeeded with the write-back stalled")
+        } catch {
+            #expect(isNoSpace(error), "\(what) failed with \(error)")
+        }
+    }
+
+    /// Expects every LBA in `written` to read back what `writeUntilRefused` wrote there.
+    func expectWritten(_ written: [UInt64], in volume: Volume) async throws {
+        for lba in written {
+            #expect(try await volume.read(at: lba, blockCount: 1) == pattern(tag: 1, lba: lba, blockSize: 4096))
+        }
+    }
+
     /// A volume on a file that can be made full; returns both.
-    func openOnFillableFile(_ directory: TemporaryDirectory) async throws -> (Volume, DelayingFile) {
+    func openOnFillableFile(_ directory: TemporaryDirectory) async throws -> (Volume, FaultInjectingFile) {
         let path = directory.file("v.blk")
         try await Volume.create(at: path, configuration: configuration, options: testOptions()).close()
-        let file = try DelayingFile(path: path)
+        let file = try FaultInjectingFile(path: path)
         return (try Volume.open(file: file, path: path, options: testOptions()), file)
     }
 
@@ -44,15 +61,8 @@ struct NoSpaceTests {
         #expect(isNoSpace(refusal), "refused with \(String(describing: refusal))")
         #expect(written.count > 8 && written.count < 64, "the 256 KiB log took \(written.count) blocks")
         try await volume.flush()
-        for lba in written {
-            #expect(try await volume.read(at: lba, blockCount: 1) == pattern(tag: 1, lba: lba, blockSize: 4096))
-        }
-        do {
-            try await volume.checkpoint()
-            Issue.record("checkpoint succeeded with the write-back stalled")
-        } catch {
-            #expect(isNoSpace(error), "checkpoint failed with \(error)")
-        }
+        try await expectWritten(written, in: volume)
+        await expectNoSpace("checkpoint") { try await volume.checkpoint() }
         #expect(volume.info().failure == nil, "the volume did not fail")
         #expect(isNoSpace(volume.info().spaceStall))
 
@@ -73,9 +83,7 @@ struct NoSpaceTests {
         try await volume.checkpoint()
         try await volume.close()
         let reopened = try await Volume.open(at: directory.file("v.blk"), options: testOptions())
-        for lba in written {
-            #expect(try await reopened.read(at: lba, blockCount: 1) == pattern(tag: 1, lba: lba, blockSize: 4096))
-        }
+        try await expectWritten(written, in: reopened)
         #expect(try await reopened.read(at: 1000, blockCount: 1) == pattern(tag: 2, lba: 1000, blockSize: 4096))
         try await reopened.close()
     }
@@ -86,16 +94,9 @@ struct NoSpaceTests {
         let (volume, file) = try await openOnFillableFile(directory)
         file.full.store(true, ordering: .relaxed)
         let (written, _) = await writeUntilRefused(volume)
-        do {
-            try await volume.close()
-            Issue.record("close succeeded with the write-back stalled")
-        } catch {
-            #expect(isNoSpace(error), "close failed with \(error)")
-        }
+        await expectNoSpace("close") { try await volume.close() }
         let reopened = try await Volume.open(at: directory.file("v.blk"), options: testOptions())
-        for lba in written {
-            #expect(try await reopened.read(at: lba, blockCount: 1) == pattern(tag: 1, lba: lba, blockSize: 4096))
-        }
+        try await expectWritten(written, in: reopened)
         try await reopened.checkpoint()
         try await reopened.close()
     }

@@ -42,7 +42,7 @@ struct WALPressureTests {
         let path = directory.file("v.blk")
         let configuration = VolumeConfiguration(sizeBytes: 2 << 20, blockSizeBytes: 4096, walSizeBytes: 64 * 1024)
         try await Volume.create(at: path, configuration: configuration, options: testOptions()).close()
-        let volume = try Volume.open(file: try DelayingFile(path: path, batchDelayMicros: 20_000), path: path,
+        let volume = try Volume.open(file: try FaultInjectingFile(path: path, batchDelayMicros: 20_000), path: path,
                                      options: testOptions())
         try await withThrowingTaskGroup(of: Void.self) { group in
             for writer in 0..<4 {
@@ -69,7 +69,7 @@ struct WALPressureTests {
         let path = directory.file("v.blk")
         let configuration = VolumeConfiguration(sizeBytes: 2 << 20, blockSizeBytes: 4096, walSizeBytes: 64 * 1024)
         try await Volume.create(at: path, configuration: configuration, options: testOptions()).close()
-        let volume = try Volume.open(file: try DelayingFile(path: path, batchDelayMicros: 1_500_000), path: path,
+        let volume = try Volume.open(file: try FaultInjectingFile(path: path, batchDelayMicros: 1_500_000), path: path,
                                      options: testOptions(walFullTimeoutMs: 100))
         var timedOut = false
         for step in 0..<64 {

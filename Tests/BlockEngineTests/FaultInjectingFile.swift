@@ -5,7 +5,7 @@ import Synchronization
 /// Forwards to a real file, with faults a test turns on: slow write-back batches (a
 /// write-back that cannot keep up, for back-pressure) and a full file system (data-region
 /// writes and hole punches fail with ENOSPC; the log region is preallocated and unaffected).
-final class DelayingFile: VolumeFileIO, @unchecked Sendable {
+final class FaultInjectingFile: VolumeFileIO, @unchecked Sendable {
     let inner: PosixVolumeFile
     let batchDelayMicros: UInt32
     let full = Atomic(false)
