@@ -3,10 +3,11 @@
 // little-endian, and switch on only after login, so both directions share one settings
 // object that the connection handler changes at the end of login.
 //
-// The decoder frames every PDU it can delimit and reports what is wrong with it (a data
-// digest mismatch, a data segment longer than we declared) so the connection can answer with
-// a Reject; only a header digest mismatch — after which no length can be trusted — ends the
-// stream.
+// The decoder frames every PDU it can delimit and reports a data digest mismatch so the
+// connection can answer with a Reject. Two things end the stream: a header digest mismatch
+// (after which no length can be trusted) and a data segment longer than we declared, which is
+// refused from the header alone, before a byte of it is buffered (otherwise a peer could make
+// the connection hold a 16 MiB segment per PDU).
 
 import CBlockSupport
 import NIOCore
@@ -25,7 +26,6 @@ public final class ISCSIFramingSettings {
 /// Problems with a framed PDU that the connection answers without dropping the stream.
 public enum PDUFramingProblem: Sendable, Equatable {
     case dataDigestMismatch
-    case dataSegmentTooLong(limitBytes: Int)
 }
 
 /// A PDU off the wire, with what framing found wrong with it.
@@ -37,6 +37,8 @@ public struct InboundPDU: Sendable {
 /// Errors after which the byte stream cannot be parsed any further.
 public enum ISCSIFramingError: Error, Sendable, Equatable {
     case headerDigestMismatch
+    /// The header declares a data segment beyond our MaxRecvDataSegmentLength.
+    case dataSegmentTooLong(header: BasicHeaderSegment, limitBytes: Int)
 }
 
 /// Splits the byte stream into PDUs.
@@ -53,6 +55,11 @@ public final class ISCSIPDUDecoder: NIOSingleStepByteToMessageDecoder {
         let start = buffer.readerIndex
         let ahsBytes = Int(buffer.getInteger(at: start + 4, as: UInt8.self)!) * 4
         let dataLength = Int(buffer.getInteger(at: start + 5, as: UInt32.self)! >> 8)
+        guard dataLength <= settings.maxRecvDataSegmentLengthBytes else {
+            var headerBytes = buffer.getSlice(at: start, length: BasicHeaderSegment.sizeBytes)!
+            throw ISCSIFramingError.dataSegmentTooLong(header: BasicHeaderSegment(reading: &headerBytes),
+                                                       limitBytes: settings.maxRecvDataSegmentLengthBytes)
+        }
         let headerDigestBytes = settings.headerDigest ? 4 : 0
         let paddedDataBytes = (dataLength + 3) & ~3
         let dataDigestBytes = settings.dataDigest && dataLength > 0 ? 4 : 0
@@ -77,9 +84,6 @@ public final class ISCSIPDUDecoder: NIOSingleStepByteToMessageDecoder {
         }
         let data = buffer.readSlice(length: dataLength)!
         buffer.moveReaderIndex(forwardBy: paddedDataBytes - dataLength + dataDigestBytes)
-        if problem == nil && dataLength > settings.maxRecvDataSegmentLengthBytes {
-            problem = .dataSegmentTooLong(limitBytes: settings.maxRecvDataSegmentLengthBytes)
-        }
         assert(buffer.readerIndex == start + totalBytes, "framing consumed exactly one PDU")
         return InboundPDU(pdu: ISCSIPDU(header: header, additionalHeaderSegments: ahs, data: data), problem: problem)
     }

@@ -19,6 +19,11 @@ extension ISCSIConnectionHandler {
             reject(.waitingForLogout, header: command.pdu.header)
             return
         }
+        if command.immediate && immediateTaskCount >= server.configuration.maxImmediateCommands {
+            // Immediate commands bypass the CmdSN window; this bounds them instead.
+            reject(.immediateCommandReject, header: command.pdu.header)
+            return
+        }
         guard acceptSequenced(immediate: command.immediate, cmdSN: command.cmdSN) else { return }
         let itt = command.initiatorTaskTag
         guard tasks[itt] == nil, let cdb = command.cdb else {
@@ -33,6 +38,7 @@ extension ISCSIConnectionHandler {
                                lunField: command.lunField, cdb: cdb, expectedLengthBytes: expected,
                                read: command.read, write: command.write,
                                cmdSN: command.immediate ? nil : command.cmdSN, state: .executing)
+        if command.immediate { immediateTaskCount += 1 }
         if expected > server.configuration.maxTransferBytes {
             tasks[itt] = task
             complete(task.id, itt: itt, result: TransportResult(.checkCondition(SenseData(.invalidFieldInCDB))))
@@ -60,13 +66,18 @@ extension ISCSIConnectionHandler {
             return
         }
         let unsolicitedEnd = command.final ? immediateBytes : min(parameters.firstBurstLength, expected)
-        var buffer = context!.channel.allocator.buffer(capacity: expected)
-        buffer.writeImmediateAndReserve(immediate, totalBytes: expected)
-        task.state = .collecting(WriteCollection(buffer: buffer, receivedBytes: immediateBytes,
+        // Until the write is admitted its data collects in a buffer of the unsolicited part
+        // only: a command that declares 16 MiB and sends nothing costs nothing.
+        var early = allocator.buffer(capacity: unsolicitedEnd)
+        var immediateCopy = immediate
+        early.writeBuffer(&immediateCopy)
+        task.state = .collecting(WriteCollection(buffer: nil, early: early, receivedBytes: immediateBytes,
                                                  unsolicitedEnd: unsolicitedEnd, unsolicitedNextOffset: immediateBytes,
                                                  nextSolicitOffset: unsolicitedEnd))
         tasks[itt] = task
-        issueR2Ts(itt)
+        if unsolicitedEnd < expected {
+            admitOrQueue(itt)
+        }
     }
 
     func takeTaskID() -> UInt64 {
@@ -79,81 +90,117 @@ extension ISCSIConnectionHandler {
     func handleDataOut(_ data: DataOutPDU) {
         let itt = data.initiatorTaskTag
         // Data for an aborted or unknown task is dropped (it may still be in flight).
-        guard var task = tasks[itt], case var .collecting(collection) = task.state else { return }
+        guard let found = tasks[itt], case .collecting = found.state else { return }
+        // Take the task out while its buffer is written, so the buffer is not shared (a shared
+        // buffer would be copied whole on every Data-Out).
+        var task = tasks.removeValue(forKey: itt)!
+        guard case var .collecting(collection) = task.state else { preconditionFailure("checked above") }
+        task.state = .executing
         let offset = data.bufferOffset
         let length = data.data.readableBytes
         guard offset >= 0, offset + length <= task.expectedLengthBytes else {
+            task.state = .collecting(collection)
+            tasks[itt] = task
             protocolViolation("Data-Out beyond the expected transfer length", header: data.pdu.header)
             return
         }
+        var problem: String? = nil
         var sequenceDone = false
         if data.targetTransferTag == 0xFFFF_FFFF {
-            guard offset == collection.unsolicitedNextOffset, data.dataSN == collection.unsolicitedNextDataSN,
-                  offset + length <= collection.unsolicitedEnd else {
-                protocolViolation("unsolicited Data-Out out of order (DataSN \(data.dataSN), offset \(offset))",
-                                  header: data.pdu.header)
-                return
+            if offset != collection.unsolicitedNextOffset || data.dataSN != collection.unsolicitedNextDataSN
+                || offset + length > collection.unsolicitedEnd {
+                problem = "unsolicited Data-Out out of order (DataSN \(data.dataSN), offset \(offset))"
+            } else if data.final && offset + length != collection.unsolicitedEnd {
+                problem = "unsolicited data ended short of FirstBurstLength"
+            } else {
+                collection.unsolicitedNextOffset += length
+                collection.unsolicitedNextDataSN &+= 1
             }
-            collection.unsolicitedNextOffset += length
-            collection.unsolicitedNextDataSN &+= 1
-            if data.final && collection.unsolicitedNextOffset != collection.unsolicitedEnd {
-                protocolViolation("unsolicited data ended short of FirstBurstLength", header: data.pdu.header)
-                return
-            }
-        } else {
-            guard var sequence = collection.outstanding[data.targetTransferTag], offset == sequence.nextOffset,
-                  data.dataSN == sequence.nextDataSN, offset + length <= sequence.end else {
-                protocolViolation("solicited Data-Out out of order (DataSN \(data.dataSN), offset \(offset))",
-                                  header: data.pdu.header)
-                return
-            }
+        } else if var sequence = collection.outstanding[data.targetTransferTag], offset == sequence.nextOffset,
+                  data.dataSN == sequence.nextDataSN, offset + length <= sequence.end {
             sequence.nextOffset += length
             sequence.nextDataSN &+= 1
-            if data.final {
-                guard sequence.nextOffset == sequence.end else {
-                    protocolViolation("R2T sequence ended short", header: data.pdu.header)
-                    return
-                }
+            if data.final && sequence.nextOffset != sequence.end {
+                problem = "R2T sequence ended short"
+            } else if data.final {
                 collection.outstanding[data.targetTransferTag] = nil
-                solicitedBytesOutstanding -= sequence.end - sequence.start
                 sequenceDone = true
             } else {
                 collection.outstanding[data.targetTransferTag] = sequence
             }
-        }
-        let payload = data.data
-        collection.buffer.setBuffer(payload, at: collection.buffer.readerIndex + offset)
-        collection.receivedBytes += length
-        if collection.receivedBytes == task.expectedLengthBytes && collection.outstanding.isEmpty
-            && collection.nextSolicitOffset >= task.expectedLengthBytes {
-            task.state = .executing
-            tasks[itt] = task
-            execute(itt, dataOut: collection.buffer)
         } else {
+            problem = "solicited Data-Out out of order (DataSN \(data.dataSN), offset \(offset))"
+        }
+        if let problem {
             task.state = .collecting(collection)
             tasks[itt] = task
-            if sequenceDone {
-                issueR2Ts(itt)
-                drainR2TQueue()
-            }
+            protocolViolation(problem, header: data.pdu.header)
+            return
+        }
+        collection.store(data.data, at: offset)
+        if collection.receivedBytes == task.expectedLengthBytes && collection.outstanding.isEmpty
+            && collection.nextSolicitOffset >= task.expectedLengthBytes {
+            let dataOut = collection.data
+            tasks[itt] = task
+            releaseWriteReservation(itt)
+            execute(itt, dataOut: dataOut)
+            return
+        }
+        task.state = .collecting(collection)
+        tasks[itt] = task
+        if sequenceDone { issueR2Ts(itt) }
+    }
+
+    // MARK: - Write admission and R2Ts
+
+    /// Admits a write that needs R2Ts when the connection's write budget has room and no
+    /// earlier write waits (FIFO, so a large write is not passed over forever); otherwise
+    /// queues it.
+    func admitOrQueue(_ itt: UInt32) {
+        guard let task = tasks[itt] else { return }
+        if r2tQueue.isEmpty && writeBudgetAdmits(task.expectedLengthBytes) {
+            admit(itt)
+        } else if r2tWaiting.insert(itt).inserted {
+            r2tQueue.append(itt)
         }
     }
 
-    /// Solicits the next ranges of a write, within MaxOutstandingR2T and the connection's
-    /// budget of outstanding solicited bytes (writes over budget queue for it).
+    /// Whether a write of `bytes` fits the write budget now. One write is always admitted
+    /// when none holds the budget, so a budget below maxTransferBytes cannot stall.
+    private func writeBudgetAdmits(_ bytes: Int) -> Bool {
+        writeReservedBytes == 0 || writeReservedBytes + bytes <= server.configuration.maxSolicitedBytesPerConnection
+    }
+
+    /// Gives a queued or new write its full buffer and budget, then solicits its data.
+    private func admit(_ itt: UInt32) {
+        guard var task = tasks.removeValue(forKey: itt) else { return }
+        guard case var .collecting(collection) = task.state, !collection.admitted else {
+            tasks[itt] = task
+            return
+        }
+        task.state = .executing
+        let totalBytes = task.expectedLengthBytes
+        var buffer = allocator.buffer(capacity: totalBytes)
+        buffer.writeImmediateAndReserve(collection.early, totalBytes: totalBytes)
+        collection.buffer = buffer
+        collection.early = ByteBuffer()
+        task.reservedWriteBytes = totalBytes
+        writeReservedBytes += totalBytes
+        task.state = .collecting(collection)
+        tasks[itt] = task
+        issueR2Ts(itt)
+    }
+
+    /// Solicits the next ranges of an admitted write, within MaxOutstandingR2T.
     func issueR2Ts(_ itt: UInt32) {
-        guard let session, var task = tasks[itt], case var .collecting(collection) = task.state else { return }
+        guard let session, var task = tasks[itt], case var .collecting(collection) = task.state,
+              collection.admitted else { return }
         let parameters = session.parameters
-        let budget = server.configuration.maxSolicitedBytesPerConnection
         // Bounded by MaxOutstandingR2T iterations.
         while collection.outstanding.count < parameters.maxOutstandingR2T,
               let range = DataTransferPlan.nextSolicitedRange(nextOffset: collection.nextSolicitOffset,
                                                               totalBytes: task.expectedLengthBytes,
                                                               maxBurstBytes: parameters.maxBurstLength) {
-            guard solicitedBytesOutstanding == 0 || solicitedBytesOutstanding + range.count <= budget else {
-                if !r2tQueue.contains(itt) { r2tQueue.append(itt) }
-                break
-            }
             let tag = takeTargetTransferTag()
             collection.outstanding[tag] = SolicitedSequence(start: range.lowerBound, end: range.upperBound,
                                                             nextOffset: range.lowerBound, nextDataSN: 0)
@@ -162,29 +209,46 @@ extension ISCSIConnectionHandler {
                                   desiredLengthBytes: range.count))
             collection.r2tSN &+= 1
             collection.nextSolicitOffset = range.upperBound
-            solicitedBytesOutstanding += range.count
         }
         task.state = .collecting(collection)
         tasks[itt] = task
     }
 
-    func drainR2TQueue() {
-        let waiting = r2tQueue
-        r2tQueue.removeAll()
-        for itt in waiting { issueR2Ts(itt) }
+    /// A write left the collecting state (all data in, failed or aborted): give back its
+    /// budget and admit the writes waiting for it.
+    func releaseWriteReservation(_ itt: UInt32) {
+        r2tWaiting.remove(itt)
+        guard var task = tasks[itt], task.reservedWriteBytes > 0 else { return }
+        writeReservedBytes -= task.reservedWriteBytes
+        precondition(writeReservedBytes >= 0, "write budget released more than reserved")
+        task.reservedWriteBytes = 0
+        tasks[itt] = task
+        admitWaitingWrites()
+    }
+
+    /// Admits queued writes in arrival order while the budget has room.
+    func admitWaitingWrites() {
+        // Bounded by the queue: each turn removes one entry or stops.
+        while let itt = r2tQueue.first {
+            guard r2tWaiting.contains(itt), let task = tasks[itt] else {
+                r2tQueue.removeFirst()  // stale: the task ended or was admitted
+                continue
+            }
+            guard writeBudgetAdmits(task.expectedLengthBytes) else { return }
+            r2tQueue.removeFirst()
+            r2tWaiting.remove(itt)
+            admit(itt)
+        }
     }
 
     /// Ends a write that is still receiving data with CHECK CONDITION (its remaining Data-Out
     /// is dropped on arrival).
     func failCollectingTask(_ itt: UInt32, sense: SenseData) {
-        guard let task = tasks[itt], case let .collecting(collection) = task.state else { return }
-        for sequence in collection.outstanding.values { solicitedBytesOutstanding -= sequence.end - sequence.start }
-        r2tQueue.removeAll { $0 == itt }
-        var failed = task
-        failed.state = .executing
-        tasks[itt] = failed
+        guard var task = tasks[itt], case .collecting = task.state else { return }
+        task.state = .executing
+        tasks[itt] = task
+        releaseWriteReservation(itt)
         complete(task.id, itt: itt, result: TransportResult(.checkCondition(sense)))
-        drainR2TQueue()
     }
 
     /// A broken data sequence cannot be recovered at ErrorRecoveryLevel 0: reject the PDU and
@@ -235,6 +299,12 @@ extension ISCSIConnectionHandler {
         let request = SCSICommandRequest(cdb: task.cdb, nexus: session.nexus, lun: lun,
                                          expectedDataTransferLength: task.expectedLengthBytes, dataOut: dataOut,
                                          taskTag: itt)
+        if task.read {
+            // Held until the answer is queued; input stops while the budget is used up.
+            task.reservedDataInBytes = task.expectedLengthBytes
+            dataInReservedBytes += task.expectedLengthBytes
+            tasks[itt] = task
+        }
         // Most reads and writes complete here, without a task (from memory, into the log).
         if let immediate = unit.executeWithoutWaiting(request) {
             var result = TransportResult(immediate)
@@ -256,16 +326,37 @@ extension ISCSIConnectionHandler {
     /// A task finished: answer it (unless aborted), free its window slot, wake waiters.
     func complete(_ taskID: UInt64, itt: UInt32, result: TransportResult) {
         guard let task = tasks[itt], task.id == taskID else { return }
-        tasks[itt] = nil
-        if task.countsInWindow { window.complete() }
+        // The window slot is free before the answer goes out, so the answer advertises it.
+        removeTask(task)
         if case .aborted = task.state {
             // No response for an aborted task.
         } else {
             answer(task, result)
         }
-        for waiter in task.endWaiters { waiter() }
         scheduleFlush()
         finishLogoutIfIdle()
+        resumeInputIfPossible()
+    }
+
+    /// Forgets a task that ended (answered, or aborted before it started): frees its window
+    /// slot and budgets and runs what waits for its end. Every task leaves through here.
+    func removeTask(_ task: CommandTask) {
+        let itt = task.initiatorTaskTag
+        precondition(tasks[itt]?.id == task.id, "removing a task that is not current")
+        if task.reservedWriteBytes > 0 { releaseWriteReservation(itt) }
+        r2tWaiting.remove(itt)
+        tasks[itt] = nil
+        if task.countsInWindow {
+            window.complete()
+        } else {
+            immediateTaskCount -= 1
+            precondition(immediateTaskCount >= 0, "immediate commands counted once each")
+        }
+        dataInReservedBytes -= task.reservedDataInBytes
+        precondition(dataInReservedBytes >= 0, "read budget released more than reserved")
+        if let cmdSN = task.cmdSN, case .parked = task.state { parked[cmdSN] = nil }
+        for waiter in task.endWaiters { waiter() }
+        releaseEndedSession()
     }
 
     private func answer(_ task: CommandTask, _ result: TransportResult) {

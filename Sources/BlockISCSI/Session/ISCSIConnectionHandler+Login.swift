@@ -20,6 +20,7 @@ extension ISCSIConnectionHandler {
         }
         // Login requests are immediate: the first command after login carries this CmdSN.
         window = CommandWindow(initialCmdSN: loginPDU.cmdSN, capacity: UInt32(server.configuration.commandWindow))
+        deliveredThroughCmdSN = loginPDU.cmdSN
         let response: LoginResponse
         switch LoginFlags.decodeRequest(pdu.header[byte: 1]) {
         case let .failure(status):
@@ -47,9 +48,27 @@ extension ISCSIConnectionHandler {
             sendFinal(reply)
             return
         }
-        send(reply, flush: true)
-        if let parameters = negotiator.outcome, session != nil {
+        guard let parameters = negotiator.outcome, session != nil else {
+            send(reply, flush: true)
+            return
+        }
+        guard let reinstated = reinstatedSessionEnded, let context else {
+            send(reply, flush: true)
             enterFullFeaturePhase(parameters)
+            return
+        }
+        // The replaced session's writes must not land after this session's: answer the login
+        // only once none of them can still reach a volume. Input waits meanwhile.
+        reinstatedSessionEnded = nil
+        inboundState.awaitingReinstatement = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        reinstated.hop(to: context.eventLoop).whenComplete { _ in
+            let connection = handler.value
+            connection.inboundState.awaitingReinstatement = false
+            guard connection.context != nil, case .login = connection.phase else { return }
+            connection.send(reply, flush: true)
+            connection.enterFullFeaturePhase(parameters)
+            connection.resumeInputIfPossible()
         }
     }
 
@@ -65,16 +84,26 @@ extension ISCSIConnectionHandler {
                              targetName: binding.targetName ?? "")
         let reference = ConnectionReference(channel: context.channel,
                                             handler: NIOLoopBound(self, eventLoop: context.eventLoop))
-        let result = server.registry.bind(key: key, requestedTSIH: binding.requestedTSIH, connection: reference)
-        if case let .success(tsih) = result {
+        let sessionClass: SessionClass = target == nil
+            ? .discovery : (binding.parameters.authenticatedUsername == nil ? .unauthenticated : .authenticated)
+        switch server.registry.bind(key: key, sessionClass: sessionClass, requestedTSIH: binding.requestedTSIH,
+                                    connection: reference) {
+        case let .failure(status):
+            if status == .outOfResources {
+                logger.warning("session table full for this kind of login", metadata: ["kind": "\(sessionClass)"])
+            }
+            return .failure(status)
+        case let .success((tsih, replaced)):
             let nexus = ITNexus(initiatorName: binding.initiatorName, initiatorSessionID: binding.isid,
                                 targetPortalGroupTag: server.configuration.portalGroupTag)
             session = SessionState(tsih: tsih, parameters: binding.parameters, nexus: nexus, target: target)
+            sessionBinding = (tsih, context.channel)
+            reinstatedSessionEnded = replaced?.endForReinstatement()
+            return .success(tsih)
         }
-        return result
     }
 
-    private func enterFullFeaturePhase(_ parameters: SessionParameters) {
+    func enterFullFeaturePhase(_ parameters: SessionParameters) {
         guard let context else { return }
         loginTimeout?.cancel()
         loginTimeout = nil

@@ -82,19 +82,9 @@ extension ISCSIConnectionHandler {
         for tag in tags {
             guard var task = tasks[tag] else { continue }
             switch task.state {
-            case let .collecting(collection):
+            case .collecting, .parked:
                 // Not started: drop it (its remaining Data-Out is ignored on arrival).
-                for sequence in collection.outstanding.values { solicitedBytesOutstanding -= sequence.end - sequence.start }
-                r2tQueue.removeAll { $0 == tag }
-                tasks[tag] = nil
-                if task.countsInWindow { window.complete() }
-                for waiter in task.endWaiters { waiter() }
-            case .parked:
-                // Never started: drop it.
-                tasks[tag] = nil
-                if let cmdSN = task.cmdSN { parked[cmdSN] = nil }
-                if task.countsInWindow { window.complete() }
-                for waiter in task.endWaiters { waiter() }
+                removeTask(task)
             case .executing, .aborted:
                 task.state = .aborted
                 running += 1
@@ -106,24 +96,27 @@ extension ISCSIConnectionHandler {
         finishLogoutIfIdle()
     }
 
-    /// Ends every task without waiting (connection teardown, reinstatement).
+    /// Ends every task without waiting (connection teardown).
     func abortAllTasks() {
         abort(Array(tasks.keys)) {}
     }
 
     /// Aborts the tasks on `luns` in every session of this target, then resets the units.
+    /// `then` runs only once no aborted task, in any session, can still reach a volume.
     func reset(logicalUnits luns: [UInt64], then: @escaping () -> Void) {
         guard let session, let target = session.target, let context else { return }
         let lunSet = Set(luns)
-        for connection in server.registry.connections(toTarget: target.name) where connection.channel !== context.channel {
-            connection.run { other in
-                other.abort(other.tasks.values.filter { $0.lun.map(lunSet.contains) ?? false }.map(\.initiatorTaskTag)) {}
-            }
-        }
-        abort(tasks.values.filter { $0.lun.map(lunSet.contains) ?? false }.map(\.initiatorTaskTag)) {
+        let onLUNs: @Sendable (CommandTask) -> Bool = { task in task.lun.map(lunSet.contains) ?? false }
+        let others = server.registry.connections(toTarget: target.name).filter { $0.channel !== context.channel }
+        var ended = others.map { $0.abortTasks(where: onLUNs) }
+        let own = context.eventLoop.makePromise(of: Void.self)
+        abort(tasks.values.filter(onLUNs).map(\.initiatorTaskTag)) { own.succeed() }
+        ended.append(own.futureResult)
+        let finish = NIOLoopBound({
             for lun in luns { session.logicalUnits[lun]?.logicalUnitReset(initiatedBy: session.nexus) }
             then()
-        }
+        }, eventLoop: context.eventLoop)
+        EventLoopFuture.andAllComplete(ended, on: context.eventLoop).whenComplete { _ in finish.value() }
     }
 }
 

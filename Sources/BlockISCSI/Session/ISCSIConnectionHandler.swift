@@ -9,28 +9,34 @@
 //   exactly once: when its response is written, or when it is aborted.
 // - An aborted task never sends a response; a task management response is written only
 //   after the tasks it aborted have finished.
+// - Everything a peer can make the connection hold is bounded (ISCSIConnectionHandler+Input):
+//   tasks by the window plus `maxImmediateCommands`, write data by what arrived, read data
+//   by `maxDataInBytesPerConnection`, answers by the channel's write watermark.
 
 import BlockEngine
 import BlockSCSI
+import DequeModule
 import Logging
 import NIOCore
 
 /// Shared, immutable-ish context of the server every connection needs.
 final class ServerContext: Sendable {
     let configuration: ISCSIServerConfiguration
-    let registry = SessionRegistry()
+    let registry: SessionRegistry
     let catalog: TargetCatalog
 
     init(configuration: ISCSIServerConfiguration, catalog: TargetCatalog) {
         self.configuration = configuration
         self.catalog = catalog
+        self.registry = SessionRegistry(limits: SessionLimits(configuration))
     }
 }
 
 /// The whole pipeline of a connection: it frames PDUs itself (no per-PDU hop, boxing or
 /// dynamic cast between a separate decoder, encoder and this handler).
-final class ISCSIConnectionHandler: ChannelInboundHandler {
+final class ISCSIConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     enum Phase {
@@ -44,7 +50,11 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
     let server: ServerContext
     let framing: ISCSIFramingSettings
     /// Splits the received bytes into PDUs (digests and limits from `framing`).
-    var framer: NIOSingleStepByteToMessageProcessor<ISCSIPDUDecoder>
+    let decoder: ISCSIPDUDecoder
+    /// Bytes read from the socket and not yet framed: at most one PDU in progress, plus what
+    /// one socket read brought while input was held (ISCSIConnectionHandler+Input).
+    var inbound = ByteBuffer()
+    var inboundState = InboundState()
     var allocator = ByteBufferAllocator()
     var logger: Logger
     var phase = Phase.login
@@ -59,15 +69,28 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
 
     // The session, once logged in.
     var session: SessionState?
+    /// The session table entry, kept after the connection closes until its tasks end.
+    var sessionBinding: (tsih: UInt16, channel: any Channel)?
+    /// Set while a login that reinstated a session waits for the old one's tasks to end.
+    var reinstatedSessionEnded: EventLoopFuture<Void>?
     var tasks: [UInt32: CommandTask] = [:]
     var nextTargetTransferTag: UInt32 = 1
     var nextTaskID: UInt64 = 0
-    var solicitedBytesOutstanding = 0
-    /// Write tasks waiting for R2T budget, oldest first.
-    var r2tQueue: [UInt32] = []
+    /// Expected bytes of the admitted writes still collecting data (the write budget).
+    var writeReservedBytes = 0
+    /// Write tasks waiting for R2T budget, oldest first (entries whose tag left
+    /// `r2tWaiting` are stale and skipped).
+    var r2tQueue = Deque<UInt32>()
+    var r2tWaiting = Set<UInt32>()
+    /// Immediate SCSI commands in flight (they bypass the CmdSN window).
+    var immediateTaskCount = 0
+    /// Expected read bytes of the commands executing now (released when answered).
+    var dataInReservedBytes = 0
     var textContinuation: TextContinuation?
     /// Work waiting for lower CmdSNs to arrive, by CmdSN (bounded by the window).
     var parked: [UInt32: () -> Void] = [:]
+    /// Every CmdSN below this one was delivered or has nothing parked; never above ExpCmdSN.
+    var deliveredThroughCmdSN: UInt32 = 0
     var needsFlush = false
     var flushScheduled = false
     /// Runs this connection's command tasks on its event loop.
@@ -82,7 +105,7 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
     init(server: ServerContext, framing: ISCSIFramingSettings) {
         self.server = server
         self.framing = framing
-        self.framer = NIOSingleStepByteToMessageProcessor(ISCSIPDUDecoder(settings: framing))
+        self.decoder = ISCSIPDUDecoder(settings: framing)
         self.logger = server.configuration.logger
         self.negotiator = LoginNegotiator(catalog: server.catalog, limits: server.configuration.limits,
                                           portalGroupTag: server.configuration.portalGroupTag)
@@ -117,15 +140,16 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lastReceiveNs = nowNs()
-        do {
-            try framer.process(buffer: unwrapInboundIn(data)) { receive($0) }
-        } catch {
-            // Only a header digest mismatch: no later length in the stream can be trusted.
-            errorCaught(context: context, error: error)
+        var bytes = unwrapInboundIn(data)
+        if inbound.readableBytes == 0 {
+            inbound = bytes
+        } else {
+            inbound.writeBuffer(&bytes)
         }
+        processInbound()
     }
 
-    private func receive(_ inbound: InboundPDU) {
+    func receive(_ inbound: InboundPDU) {
         logger.trace("PDU in", metadata: [
             "opcode": "\(inbound.pdu.header.opcodeValue)", "itt": "\(inbound.pdu.header.initiatorTaskTag)",
             "data_bytes": "\(inbound.pdu.data.readableBytes)", "flags": "\(inbound.pdu.header[byte: 1])",
@@ -155,11 +179,14 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Starts parked work whose turn has come, lowest CmdSN first.
+    /// Starts parked work whose turn has come, lowest CmdSN first. Each CmdSN is looked at
+    /// once on its way below ExpCmdSN, so the work is O(1) per command.
     func runDeliverable() {
-        // Bounded by the parked entries, at most the window.
-        while let next = parked.keys.filter({ window.isDeliverable($0) }).min(by: serialLessThan) {
-            parked.removeValue(forKey: next)!()
+        // Bounded by the window: ExpCmdSN is at most `capacity` ahead of the last delivery.
+        while window.isDeliverable(deliveredThroughCmdSN) {
+            let cmdSN = deliveredThroughCmdSN
+            deliveredThroughCmdSN &+= 1
+            parked.removeValue(forKey: cmdSN)?()
         }
     }
 
@@ -240,8 +267,6 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
                 // task (RFC 7143 section 7.8) instead of leaving it waiting forever.
                 failCollectingTask(header.initiatorTaskTag, sense: SenseData(SenseCode(.abortedCommand, asc: 0x47, ascq: 0x05)))
             }
-        case .dataSegmentTooLong:
-            reject(.protocolError, header: header)
         }
         flushIfNeeded()
     }
@@ -304,8 +329,9 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
 
     /// Pings an idle initiator and drops a connection whose ping goes unanswered.
     func checkLiveness() {
-        guard case .fullFeature = phase else { return }
         let now = nowNs()
+        checkPartialPDU(nowNs: now)
+        guard case .fullFeature = phase else { return }
         let timeoutNs = UInt64(server.configuration.nopInTimeoutMs) * 1_000_000
         if let ping = pingOutstanding {
             if now - ping.sentNs >= timeoutNs {
@@ -356,10 +382,11 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
         sendFinal(.logoutResponse(initiatorTaskTag: tag, response: 0, time2WaitSeconds: 0, time2RetainSeconds: 0))
     }
 
-    /// Another login reinstated this session.
-    func closeForReinstatement() {
+    /// Another login reinstated this session: abort everything and close; `ended` runs once
+    /// no task of this session can still reach a volume.
+    func closeForReinstatement(ended: @escaping () -> Void) {
         logger.info("session reinstated by a new login; closing the old connection")
-        abortAllTasks()
+        abort(Array(tasks.keys), then: ended)
         close()
     }
 
@@ -382,14 +409,23 @@ final class ISCSIConnectionHandler: ChannelInboundHandler {
         livenessTask = nil
         loginTimeout?.cancel()
         abortAllTasks()
-        if let session, let context {
-            server.registry.unbind(tsih: session.tsih, channel: context.channel)
+        if let session {
             for unit in session.logicalUnits.values { unit.nexusLost(session.nexus) }
             logger.info("session ended")
         }
         session = nil
         phase = .closed
         context = nil
+        inbound = ByteBuffer()
+        releaseEndedSession()
+    }
+
+    /// A closed connection leaves the session table only once its last task has ended:
+    /// until then a reinstating login or a reset still finds it and waits for those tasks.
+    func releaseEndedSession() {
+        guard context == nil, tasks.isEmpty, let binding = sessionBinding else { return }
+        sessionBinding = nil
+        server.registry.unbind(tsih: binding.tsih, channel: binding.channel)
     }
 }
 

@@ -32,11 +32,16 @@ struct SolicitedSequence {
     var nextDataSN: UInt32
 }
 
-/// A write that is still receiving its data.
+/// A write that is still receiving its data. Its buffer of the full expected length exists
+/// only once the write is admitted against the connection's write budget (which also lets it
+/// be solicited with R2Ts); before that, unsolicited data collects in a buffer of at most
+/// FirstBurstLength.
 struct WriteCollection {
-    /// EDTL bytes, filled at their buffer offsets.
-    var buffer: ByteBuffer
-    var receivedBytes = 0
+    /// EDTL bytes, filled at their buffer offsets; nil until admitted.
+    var buffer: ByteBuffer?
+    /// Unsolicited bytes from offset 0 received before admission (FirstBurstLength at most).
+    var early: ByteBuffer
+    var receivedBytes: Int
     /// Data below this offset arrives unsolicited (immediate data and Data-Out with TTT 0xffffffff).
     let unsolicitedEnd: Int
     var unsolicitedNextOffset: Int
@@ -45,6 +50,24 @@ struct WriteCollection {
     var nextSolicitOffset: Int
     var r2tSN: UInt32 = 0
     var outstanding: [UInt32: SolicitedSequence] = [:]
+
+    var admitted: Bool { buffer != nil }
+
+    /// Stores unsolicited or solicited bytes at `offset` (checked by the caller against the
+    /// sequence they belong to).
+    mutating func store(_ payload: ByteBuffer, at offset: Int) {
+        if let start = buffer?.readerIndex {
+            buffer!.setBuffer(payload, at: start + offset)  // in place: no copy of the storage
+        } else {
+            precondition(offset == early.readableBytes, "unsolicited data before admission arrives in order")
+            var bytes = payload
+            early.writeBuffer(&bytes)
+        }
+        receivedBytes += payload.readableBytes
+    }
+
+    /// The write's data once every byte arrived.
+    var data: ByteBuffer { buffer ?? early }
 }
 
 /// A SCSI command between its arrival and its response.
@@ -72,6 +95,10 @@ struct CommandTask {
     let cmdSN: UInt32?
     var countsInWindow: Bool { cmdSN != nil }
     var state: State
+    /// Bytes of the connection's write budget this task holds (admitted, still collecting).
+    var reservedWriteBytes = 0
+    /// Bytes of the connection's read budget this task holds (executing a read).
+    var reservedDataInBytes = 0
     /// Run when the task ends (task management waiting for an abort to finish).
     var endWaiters: [() -> Void] = []
 }

@@ -6,12 +6,18 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+/// Why the server refused something.
+public enum ISCSIServerError: Error, Sendable {
+    case tooManyConnections
+}
+
 /// An iSCSI target server. Start it, add or remove targets while it runs, shut it down.
 public final class ISCSIServer: Sendable {
     let context: ServerContext
     private let group: any EventLoopGroup
     private let listener = Mutex<(any Channel)?>(nil)
     private let connections = Mutex<[ObjectIdentifier: ConnectionReference]>([:])
+    private let admission = Mutex<(total: Int, byHost: [String: Int])>((0, [:]))
 
     /// A server on `group` (e.g. `MultiThreadedEventLoopGroup.singleton`).
     public init(configuration: ISCSIServerConfiguration, targets: [ISCSITargetDefinition],
@@ -32,8 +38,12 @@ public final class ISCSIServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.writeBufferWaterMark, value: ChannelOptions.Types.WriteBufferWaterMark(
+                low: context.configuration.maxQueuedResponseBytesPerConnection / 2,
+                high: context.configuration.maxQueuedResponseBytesPerConnection))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try server.admit(channel)
                     let framing = ISCSIFramingSettings()
                     let handler = ISCSIConnectionHandler(server: context, framing: framing)
                     let operations = channel.pipeline.syncOperations
@@ -47,6 +57,31 @@ public final class ISCSIServer: Sendable {
         return channel.localAddress!
     }
 
+    /// Refuses a new connection beyond `maxConnections`, or beyond `maxConnectionsPerHost`
+    /// from its address (counted until the connection closes).
+    private func admit(_ channel: any Channel) throws {
+        let host = channel.remoteAddress?.ipAddress ?? "?"
+        let configuration = context.configuration
+        let admitted = admission.withLock { admission in
+            guard admission.total < configuration.maxConnections,
+                  admission.byHost[host, default: 0] < configuration.maxConnectionsPerHost else { return false }
+            admission.total += 1
+            admission.byHost[host, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            configuration.logger.warning("connection refused: too many connections", metadata: ["host": "\(host)"])
+            throw ISCSIServerError.tooManyConnections
+        }
+        channel.closeFuture.whenComplete { [self] _ in
+            admission.withLock { admission in
+                admission.total -= 1
+                admission.byHost[host, default: 0] -= 1
+                if admission.byHost[host] == 0 { admission.byHost[host] = nil }
+            }
+        }
+    }
+
     private func track(_ channel: any Channel, handler: NIOLoopBound<ISCSIConnectionHandler>) {
         let key = ObjectIdentifier(channel)
         connections.withLock { $0[key] = ConnectionReference(channel: channel, handler: handler) }
@@ -54,6 +89,9 @@ public final class ISCSIServer: Sendable {
             _ = connections.withLock { $0.removeValue(forKey: key) }
         }
     }
+
+    /// Connections open now (accepted and not yet closed).
+    public var connectionCount: Int { admission.withLock { $0.total } }
 
     /// Serves `target` from now on (replacing one with the same name).
     public func addTarget(_ target: ISCSITargetDefinition) {
