@@ -3,11 +3,11 @@
 // 127.0.0.1 port 0 (`withTCPServer`). Everything is closed at the end, also on failure.
 
 import BlockEngine
-import BlockSCSI
 import Foundation
 import NIOCore
 import Testing
 @testable import BlockISCSI
+@testable import BlockSCSI
 
 let diskTargetName = "iqn.2026-01.org.example:disk0"
 let secureTargetName = "iqn.2026-01.org.example:secure"
@@ -33,7 +33,8 @@ struct TestLogicalUnit {
     let volume: Volume
     let unit: SCSILogicalUnit
 
-    static func make() async throws -> TestLogicalUnit {
+    /// With a `gate`, writes can be held (see GatedBackend).
+    static func make(gate: WriteGate? = nil) async throws -> TestLogicalUnit {
         let directory = ScratchDirectory()
         var options = VolumeOptions(flushIntervalMs: 20)
         options.logger.logLevel = .critical
@@ -43,7 +44,8 @@ struct TestLogicalUnit {
             options: options)
         var configuration = SCSILogicalUnitConfiguration(targetName: diskTargetName)
         configuration.logger.logLevel = .critical
-        let unit = try SCSILogicalUnit(volume: volume, configuration: configuration)
+        let unit = try gate.map { try SCSILogicalUnit(backend: GatedBackend(volume: volume, gate: $0), configuration: configuration) }
+            ?? SCSILogicalUnit(volume: volume, configuration: configuration)
         return TestLogicalUnit(directory: directory, volume: volume, unit: unit)
     }
 }
@@ -119,8 +121,8 @@ final class TCPTargetFixture {
         self.logicalUnits = logicalUnits
     }
 
-    static func start(_ configuration: ISCSIServerConfiguration) async throws -> TCPTargetFixture {
-        let disk = try await TestLogicalUnit.make()
+    static func start(_ configuration: ISCSIServerConfiguration, gate: WriteGate? = nil) async throws -> TCPTargetFixture {
+        let disk = try await TestLogicalUnit.make(gate: gate)
         let secure = try await TestLogicalUnit.make()
         let server = ISCSIServer(configuration: configuration, targets: [
             ISCSITargetDefinition(name: diskTargetName, logicalUnits: [0: disk.unit]),
@@ -132,8 +134,9 @@ final class TCPTargetFixture {
     }
 
     /// A new TCP connection (not logged in) with its own ISID unless one is given.
-    func connect(initiatorName: String = "iqn.2026-01.org.example:initiator", isid: UInt64? = nil) async throws -> TestInitiator {
-        let transport = try await TCPTransport.connect(to: address)
+    func connect(initiatorName: String = "iqn.2026-01.org.example:initiator", isid: UInt64? = nil,
+                 smallReceiveBuffer: Bool = false) async throws -> TestInitiator {
+        let transport = try await TCPTransport.connect(to: address, smallReceiveBuffer: smallReceiveBuffer)
         transports.append(transport)
         nextISID += 1
         return TestInitiator(transport: transport, initiatorName: initiatorName, isid: isid ?? nextISID)
@@ -154,9 +157,10 @@ final class TCPTargetFixture {
     }
 }
 
-func withTCPServer(_ configuration: ISCSIServerConfiguration = testServerConfiguration(),
+/// A running server (see TCPTargetFixture); with a `gate`, the disk target's writes can be held.
+func withTCPServer(_ configuration: ISCSIServerConfiguration = testServerConfiguration(), gate: WriteGate? = nil,
                    _ body: (TCPTargetFixture) async throws -> Void) async throws {
-    let fixture = try await TCPTargetFixture.start(configuration)
+    let fixture = try await TCPTargetFixture.start(configuration, gate: gate)
     do {
         try await body(fixture)
     } catch {

@@ -97,10 +97,16 @@ final class TCPTransport: ByteTransport {
         self.inbox = inbox
     }
 
-    static func connect(to address: SocketAddress) async throws -> TCPTransport {
+    /// A connection; `smallReceiveBuffer` makes a peer that stops reading (`setReading`)
+    /// push back on the target quickly.
+    static func connect(to address: SocketAddress, smallReceiveBuffer: Bool = false) async throws -> TCPTransport {
         let inbox = Inbox()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        if smallReceiveBuffer {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: 64 << 10)
+        }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(Collector(inbox))
@@ -122,6 +128,12 @@ final class TCPTransport: ByteTransport {
     }
 
     func isClosed() async -> Bool { inbox.state.withLock { $0.closed } }
+
+    /// Stops or resumes reading the socket (the target's answers then wait in the kernel).
+    func setReading(_ reading: Bool) async throws {
+        try await channel.setOption(.autoRead, value: reading)
+        if reading { channel.read() }
+    }
 
     func close() async {
         try? await channel.close()
