@@ -42,7 +42,10 @@ enum Recovery {
                               scanStop: scanner.stopReason, fileSizeBytes: fileSize)
     }
 
-    /// Picks the valid slot with the highest sequence number.
+    /// Picks the valid slot with the highest sequence number. A slot of another format
+    /// version refuses the open even next to a valid one: a newer binary wrote it, its
+    /// sequence cannot be read, and the valid slot may be the stale one; opening that would
+    /// replay an old state and overwrite the newer slot.
     static func loadSuperblock(file: any VolumeFileIO, path: String,
                                fileSizeBytes: UInt64) throws(BlockError) -> (Superblock, Superblock.SlotContent) {
         var slots: [Superblock.SlotContent] = []
@@ -55,17 +58,17 @@ enum Recovery {
             }
             slots.append(Superblock.decode(bytes))
         }
+        for content in slots {
+            if case let .unsupportedVersion(version) = content {
+                throw .unsupportedVersion(found: version, supported: Superblock.formatVersion)
+            }
+        }
         let valid = slots.enumerated().compactMap { index, content -> (Int, Superblock)? in
             if case let .valid(superblock) = content { return (index, superblock) }
             return nil
         }
         if let (index, newest) = valid.max(by: { $0.1.sequence < $1.1.sequence }) {
             return (newest, slots[1 - index])
-        }
-        for content in slots {
-            if case let .unsupportedVersion(version) = content {
-                throw .unsupportedVersion(found: version, supported: Superblock.formatVersion)
-            }
         }
         if slots.allSatisfy({ $0 == .blank }) {
             if fileSizeBytes < UInt64(Superblock.slotSizeBytes) && fileSizeBytes > 0 {
