@@ -77,3 +77,53 @@ final class Shared<Value: Sendable>: Sendable {
     init(_ value: Value) { mutex = Mutex(value) }
     func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }
+
+/// Parks async callers until opened, counting who arrived, so a test can hold an operation
+/// at a known point and see that it got there (no sleeping on a guess).
+final class AsyncGate: Sendable {
+    private struct State {
+        var isOpen = false
+        var arrivals = 0
+        var parked: [CheckedContinuation<Void, Never>] = []
+        var arrivalWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+    private let state = Mutex(State())
+
+    /// Suspends until the gate is open (returns at once when it already is).
+    func pass() async {
+        await withCheckedContinuation { continuation in
+            let (goNow, arrived) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+                state.arrivals += 1
+                if !state.isOpen { state.parked.append(continuation) }
+                let count = state.arrivals
+                let (ready, waiting) = (state.arrivalWaiters.filter { $0.count <= count },
+                                        state.arrivalWaiters.filter { $0.count > count })
+                state.arrivalWaiters = waiting
+                return (state.isOpen, ready.map(\.continuation))
+            }
+            for waiter in arrived { waiter.resume() }
+            if goNow { continuation.resume() }
+        }
+    }
+
+    /// Returns once `count` callers have arrived at the gate.
+    func waitForArrivals(_ count: Int) async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.arrivals >= count { return true }
+                state.arrivalWaiters.append((count, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let parked = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.isOpen = true
+            defer { state.parked.removeAll() }
+            return state.parked
+        }
+        for continuation in parked { continuation.resume() }
+    }
+}
