@@ -31,6 +31,9 @@ struct WriteBackState {
     var drainWaiters: [DurableWaiter] = []
     var runs: UInt64 = 0
     var bytesWritten: UInt64 = 0
+    /// The loop is past its last look for work and waits (or is about to) for a request,
+    /// the timer or a stop (tests wait for it).
+    var waitingForWork = false
 }
 
 extension VolumeCore {
@@ -72,10 +75,12 @@ extension VolumeCore {
             // While the file system is full, only the retry interval (or the stop) wakes a
             // retry: a request per refused writer would spin on failing writes.
             let stalled = sequencer.withLock { $0.spaceStall != nil }
+            writeBack.withLock { $0.waitingForWork = true }
             let (stop, drainTarget) = writeBack.withLock(
                 waitingUntil: { $0.stopping || (!stalled && ($0.requested || !$0.drainWaiters.isEmpty)) },
                 timeoutNs: stalled ? Self.spaceRetryMs * 1_000_000 : intervalNs
             ) { state, _ -> (Bool, UInt64?) in
+                state.waitingForWork = false
                 state.requested = false
                 state.urgent = false
                 return (state.stopping, state.drainWaiters.map(\.lsn).max())

@@ -197,10 +197,14 @@ final class VolumeCore: Sendable {
             index.insert(lba: slot.lba, blockCount: slot.blockCount, lsn: slot.lsn,
                          location: slot.kind == .write ? .wal(position: slot.payloadPosition) : .trimmed)
         }
-        let wakeWaiters = sequencer.withLock { state in
-            state.ring.complete(lsn: slot.lsn) && state.completionWaiters > 0
+        let (wakeWaiters, wakeWriteBack) = sequencer.withLock { state in
+            let advanced = state.ring.complete(lsn: slot.lsn)
+            return (advanced && state.completionWaiters > 0, advanced && !state.spaceWaiters.isEmpty)
         }
         if wakeWaiters { sequencer.broadcast() }
+        // Writers still wait for log space, and the oldest records may have been the ones a
+        // write-back cycle could not take (writers handed space, copying in): it can go on.
+        if wakeWriteBack { requestWriteBack(urgent: true) }
         noteRecordsCompleted()
     }
 

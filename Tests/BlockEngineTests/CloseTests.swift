@@ -2,11 +2,14 @@ import Synchronization
 import Testing
 @testable import BlockEngine
 
-/// Forwards to a SimulatedFile. An async read parks at `readGate`; the file notes when it is
+/// Forwards to a SimulatedFile. With `parkReads`, an async read parks at `readGate`; with
+/// `parkBatches`, a write-back batch parks at `batchGate`, until the test opens the gate.
+/// Nothing is cached, so every data-region read is an async read. The file notes when it is
 /// closed, and whether that happened while a read was parked or before some later call.
 final class ParkingFile: VolumeFileIO, @unchecked Sendable {
     let inner: SimulatedFile
     let readGate = AsyncGate()
+    let batchGate = AsyncGate()
     private struct Usage {
         var closeCount = 0
         var readsInside = 0
@@ -15,7 +18,11 @@ final class ParkingFile: VolumeFileIO, @unchecked Sendable {
     }
     private let usage = Mutex(Usage())
 
-    init(image: [UInt8]) { inner = SimulatedFile(image: image) }
+    init(image: [UInt8], parkReads: Bool = false, parkBatches: Bool = false) {
+        inner = SimulatedFile(image: image)
+        if !parkReads { readGate.open() }
+        if !parkBatches { batchGate.open() }
+    }
 
     var closeCount: Int { usage.withLock { $0.closeCount } }
     var closedDuringRead: Bool { usage.withLock { $0.closedDuringRead } }
@@ -49,6 +56,7 @@ final class ParkingFile: VolumeFileIO, @unchecked Sendable {
     }
     func writeBatch(_ transfers: [IOTransfer]) throws(BlockError) {
         use()
+        batchGate.passBlocking()
         try inner.writeBatch(transfers)
     }
     func sync() throws(BlockError) {
@@ -81,16 +89,16 @@ final class ParkingFile: VolumeFileIO, @unchecked Sendable {
 
 @Suite("Closing a volume")
 struct CloseTests {
-    static func formattedImage() throws -> [UInt8] {
+    static func formattedImage(walSizeBytes: UInt64 = 256 << 10) throws -> [UInt8] {
         let file = SimulatedFile()
         try Volume.format(file: file, configuration: VolumeConfiguration(sizeBytes: 1 << 20, blockSizeBytes: 4096,
-                                                                         walSizeBytes: 256 << 10))
+                                                                         walSizeBytes: walSizeBytes))
         return file.image
     }
 
     @Test("two concurrent closes both wait for a read in flight and return only once the file is closed, closing it once")
     func concurrentCloses() async throws {
-        let file = ParkingFile(image: try Self.formattedImage())
+        let file = ParkingFile(image: try Self.formattedImage(), parkReads: true)
         let volume = try Volume.open(file: file, path: "parked", options: testOptions(background: false))
         // A read from the data region: it parks in the file.
         let reader = Task { try await volume.read(at: 0, blockCount: 1) }

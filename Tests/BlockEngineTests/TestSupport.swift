@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 @testable import BlockEngine
 
@@ -78,14 +79,24 @@ final class Shared<Value: Sendable>: Sendable {
     func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }
 
-/// Parks async callers until opened, counting who arrived, so a test can hold an operation
-/// at a known point and see that it got there (no sleeping on a guess).
+/// Parks callers until opened, counting who arrived, so a test can hold an operation at a
+/// known point and see that it got there (no sleeping on a guess).
 final class AsyncGate: Sendable {
     private struct State {
         var isOpen = false
         var arrivals = 0
         var parked: [CheckedContinuation<Void, Never>] = []
+        var blocked: [DispatchSemaphore] = []
         var arrivalWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+
+        /// Counts an arrival; returns the arrival waiters it satisfies.
+        mutating func arrive() -> [CheckedContinuation<Void, Never>] {
+            arrivals += 1
+            let count = arrivals
+            let ready = arrivalWaiters.filter { $0.count <= count }
+            arrivalWaiters.removeAll { $0.count <= count }
+            return ready.map(\.continuation)
+        }
     }
     private let state = Mutex(State())
 
@@ -93,17 +104,23 @@ final class AsyncGate: Sendable {
     func pass() async {
         await withCheckedContinuation { continuation in
             let (goNow, arrived) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
-                state.arrivals += 1
                 if !state.isOpen { state.parked.append(continuation) }
-                let count = state.arrivals
-                let (ready, waiting) = (state.arrivalWaiters.filter { $0.count <= count },
-                                        state.arrivalWaiters.filter { $0.count > count })
-                state.arrivalWaiters = waiting
-                return (state.isOpen, ready.map(\.continuation))
+                return (state.isOpen, state.arrive())
             }
             for waiter in arrived { waiter.resume() }
             if goNow { continuation.resume() }
         }
+    }
+
+    /// Blocks the calling thread until the gate is open (for synchronous code under test).
+    func passBlocking() {
+        let semaphore = DispatchSemaphore(value: 0)
+        let (goNow, arrived) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+            if !state.isOpen { state.blocked.append(semaphore) }
+            return (state.isOpen, state.arrive())
+        }
+        for waiter in arrived { waiter.resume() }
+        if !goNow { semaphore.wait() }
     }
 
     /// Returns once `count` callers have arrived at the gate.
@@ -119,11 +136,15 @@ final class AsyncGate: Sendable {
     }
 
     func open() {
-        let parked = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let (parked, blocked) = state.withLock { state in
             state.isOpen = true
-            defer { state.parked.removeAll() }
-            return state.parked
+            defer {
+                state.parked.removeAll()
+                state.blocked.removeAll()
+            }
+            return (state.parked, state.blocked)
         }
         for continuation in parked { continuation.resume() }
+        for semaphore in blocked { semaphore.signal() }
     }
 }
