@@ -91,7 +91,7 @@ struct RangeMap: Sendable {
     /// `remove(lba:blockCount:maxLSN:)` for many ranges at once (sorted by LBA, not
     /// overlapping): one pass over each chunk they touch instead of one shift per range, which
     /// matters when a write-back cycle retires thousands of scattered blocks.
-    mutating func remove(_ ranges: [IndexExtent], maxLSN: UInt64) {
+    mutating func remove(_ ranges: some Collection<IndexExtent>, maxLSN: UInt64) {
         var byChunk: [UInt64: [(from: UInt64, to: UInt64)]] = [:]
         var previousEnd: UInt64 = 0
         for range in ranges where range.blockCount > 0 {
@@ -106,6 +106,33 @@ struct RangeMap: Sendable {
             extentCount += Self.remove(chunkRanges, maxLSN: maxLSN, in: &extents, blockSizeBytes: blockSizeBytes)
             if !extents.isEmpty { chunks[key] = extents }
         }
+    }
+
+    /// Splits extents sorted by LBA into consecutive groups that each touch at most
+    /// `maxChunks` chunks, so a caller can update the index group by group, holding its lock
+    /// for a bounded time. An extent touching more chunks than that is a group of its own
+    /// (the extents of a RangeMap never cross a chunk boundary).
+    static func chunkGroups(_ extents: [IndexExtent], maxChunks: Int) -> [ArraySlice<IndexExtent>] {
+        precondition(maxChunks > 0, "a group holds at least one chunk")
+        var groups: [ArraySlice<IndexExtent>] = []
+        var start = 0
+        var chunks = 0
+        var lastChunk: UInt64? = nil
+        for (position, extent) in extents.enumerated() {
+            let first = extent.lba >> chunkShift
+            let last = (extent.endLBA - 1) >> chunkShift
+            var added = Int(last - first) + (lastChunk == first ? 0 : 1)
+            if chunks > 0 && chunks + added > maxChunks {
+                groups.append(extents[start..<position])
+                start = position
+                chunks = 0
+                added = Int(last - first) + 1
+            }
+            chunks += added
+            lastChunk = last
+        }
+        if start < extents.count { groups.append(extents[start...]) }
+        return groups
     }
 
     /// Appends the mapped pieces of `[lba, lba + blockCount)` in LBA order, clipped to it.

@@ -336,14 +336,16 @@ public final class Volume: Sendable {
     }
 
     /// Deallocates `blockCount` blocks at `lba`: they read as zeros from now on, and their
-    /// space in the file is released once written back.
+    /// space in the file is released once written back. A large range becomes several log
+    /// records (a crash may keep a prefix of them), each small enough that entering it into
+    /// the read index holds the index lock only briefly.
     public func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) {
         try core.checkRange(lba: lba, blockCount: blockCount)
         try beginOperation()
         defer { endOperation() }
         var done: UInt64 = 0
         while done < blockCount {
-            let count = min(blockCount - done, UInt64(UInt32.max))
+            let count = min(blockCount - done, VolumeCore.maxTrimBlocksPerRecord)
             _ = try await core.append(kind: .trim, lba: lba + done, blockCount: count, source: [UInt8](),
                                       payloadOffset: 0, payloadLength: 0)
             done += count

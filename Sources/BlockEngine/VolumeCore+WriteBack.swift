@@ -185,7 +185,11 @@ extension VolumeCore {
             throw .noSpace("\(operation): \(errnoName(code))")
         }
         try file.sync()
-        index.withLock { $0.remove(extents, maxLSN: last.lsn) }
+        // In bounded pieces (a batch of large trims touches many chunks): readers see each
+        // block either still in the ring (not yet released) or in the synced data region.
+        for group in RangeMap.chunkGroups(extents, maxChunks: Self.maxIndexChunksPerLock) {
+            index.withLock { $0.remove(group, maxLSN: last.lsn) }
+        }
         try superblocks.update { superblock in
             superblock.checkpointLSN = last.lsn
             superblock.walTailPosition = last.endPosition

@@ -115,6 +115,13 @@ final class VolumeCore: Sendable {
 
     var blockBytes: UInt64 { UInt64(geometry.blockSizeBytes) }
 
+    /// The most blocks one TRIM record covers: 64 read-index chunks (1 GiB of 4 KiB blocks),
+    /// so entering it into the index holds the index lock for a bounded time.
+    static let maxTrimBlocksPerRecord: UInt64 = 64 << RangeMap.chunkShift
+    /// The most read-index chunks one hold of the index lock updates in bulk (the write-back
+    /// retiring a batch), so readers and writers never wait behind a whole batch.
+    static let maxIndexChunksPerLock = 64
+
     // MARK: - Validation
 
     func checkRange(lba: UInt64, blockCount: UInt64) throws(BlockError) {

@@ -1,0 +1,58 @@
+// Work under a lock stays bounded, internal checks hold in release builds, and what the log
+// writer puts into the file besides records is deterministic (zeros).
+
+import Foundation
+import Testing
+@testable import BlockEngine
+
+@Suite("Bounds, checks and padding")
+struct BoundsTests {
+    @Test("a trim of a whole 1 TiB volume goes into the log as records of at most 2^18 blocks, and reads zeros")
+    func hugeTrimIsSplit() async throws {
+        let directory = TemporaryDirectory()
+        let blocks: UInt64 = (1 << 40) / 4096
+        let volume = try await Volume.create(
+            at: directory.file("big.blk"),
+            configuration: VolumeConfiguration(sizeBytes: 1 << 40, blockSizeBytes: 4096, walSizeBytes: 1 << 20),
+            options: testOptions(background: false))
+        let edge = pattern(tag: 1, lba: 0, blockSize: 4096)
+        try await volume.write(at: 0, edge)
+        try await volume.write(at: blocks - 1, edge)
+        let before = volume.info().lastLSN
+        try await volume.trim(at: 0, blockCount: blocks)
+        // Each record's index update (under the index lock) covers at most 64 chunks.
+        #expect(volume.info().lastLSN - before == blocks >> 18)
+        let zeros = [UInt8](repeating: 0, count: 4096)
+        #expect(try await volume.read(at: 0, blockCount: 1) == zeros)
+        #expect(try await volume.read(at: blocks - 1, blockCount: 1) == zeros)
+        try await volume.checkpoint()
+        #expect(volume.info().indexExtents == 0)
+        #expect(try await volume.read(at: blocks - 1, blockCount: 1) == zeros)
+        try await volume.close()
+    }
+
+    @Test("sorted extents split into groups of at most N index chunks, in order, covering all")
+    func chunkGroups() {
+        let chunkBlocks: UInt64 = 1 << RangeMap.chunkShift
+        var map = RangeMap(blockSizeBytes: 4096)
+        // Two extents in chunk 0, a trim over chunks 2...9, one in chunk 11.
+        map.insert(lba: 1, blockCount: 2, lsn: 1, location: .wal(position: 0))
+        map.insert(lba: 10, blockCount: 1, lsn: 2, location: .wal(position: 8192))
+        map.insert(lba: 2 * chunkBlocks, blockCount: 8 * chunkBlocks, lsn: 3, location: .trimmed)
+        map.insert(lba: 11 * chunkBlocks + 5, blockCount: 1, lsn: 4, location: .wal(position: 12288))
+        let extents = map.allExtents()
+        for maxChunks in 1...12 {
+            let groups = RangeMap.chunkGroups(extents, maxChunks: maxChunks)
+            #expect(groups.flatMap { $0 } == extents, "in order, all of them (max \(maxChunks))")
+            for group in groups {
+                var chunks = Set<UInt64>()
+                for extent in group {
+                    for chunk in (extent.lba >> RangeMap.chunkShift)...((extent.endLBA - 1) >> RangeMap.chunkShift) {
+                        chunks.insert(chunk)
+                    }
+                }
+                #expect(chunks.count <= maxChunks, "a group touches \(chunks.count) chunks (max \(maxChunks))")
+            }
+        }
+    }
+}
