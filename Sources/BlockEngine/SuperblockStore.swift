@@ -32,7 +32,7 @@ final class SuperblockStore: Sendable {
     /// Writes one slot image (without syncing).
     static func write(_ superblock: Superblock, to file: any VolumeFileIO) throws(BlockError) {
         let image = superblock.encoded()
-        assert(Superblock.decode(image) == .valid(superblock), "superblock must round-trip before it is written")
+        precondition(Superblock.decode(image) == .valid(superblock), "superblock must round-trip before it is written")
         try image.withBytes { (bytes) throws(BlockError) in
             try file.write(bytes, UnsafeRawBufferPointer(start: nil, count: 0), at: superblock.slotOffsetBytes)
         }
