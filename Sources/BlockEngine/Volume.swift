@@ -217,7 +217,7 @@ public final class Volume: Sendable {
     /// file does; the log writer continues from there.
     private static func loadRing(file: any VolumeFileIO, superblock: Superblock,
                                  headPosition: UInt64) throws(BlockError) -> WALMirror {
-        let mirror = WALMirror(sizeBytes: superblock.walSizeBytes)
+        let mirror = try WALMirror(sizeBytes: superblock.walSizeBytes)
         let tail = superblock.walTailPosition
         guard headPosition > tail else { return mirror }
         for piece in mirror.pieces(from: WALMirror.alignDown(tail), to: WALMirror.alignUp(headPosition)) {

@@ -226,6 +226,8 @@ final class VolumeCore: Sendable {
                                      payloadCRC: payloadCRC)
         withUnsafeTemporaryAllocation(byteCount: WALRecord.headerBytes, alignment: 64) { buffer in
             if slot.hasPad {
+                // The skipped bytes go to the file too: zeros, not what an earlier lap left.
+                mirror.zero(from: slot.startPosition + UInt64(WALRecord.headerBytes), to: slot.headerPosition)
                 let padPayload = slot.headerPosition - slot.startPosition - UInt64(WALRecord.headerBytes)
                 let pad = WALRecordHeader(kind: .pad, lsn: slot.lsn, epoch: header.epoch, sessionID: sessionID,
                                           lba: 0, blockCount: 0, payloadLength: UInt32(padPayload),

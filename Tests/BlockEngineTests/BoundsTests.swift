@@ -66,4 +66,47 @@ struct BoundsTests {
             _ = ring.reserve(kind: .trim, lba: 0, blockCount: 1, payloadLength: 0)
         }
     }
+
+    @Test("a new WAL ring reads as zeros, even where freed memory was dirty")
+    func ringStartsZeroed() throws {
+        let size = 64 * 1024
+        for _ in 0..<8 {
+            let dirty = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
+            dirty.initializeMemory(as: UInt8.self, repeating: 0xA5)
+            dirty.deallocate()
+        }
+        let mirror = try WALMirror(sizeBytes: UInt64(size))
+        var bytes = [UInt8](repeating: 0xFF, count: size)
+        bytes.withUnsafeMutableBytes { mirror.load(into: $0, from: 0) }
+        #expect(bytes.allSatisfy { $0 == 0 })
+    }
+
+    @Test("the bytes a PAD skips are written as zeros, not what an earlier lap left in the ring")
+    func padBytesAreZeros() async throws {
+        let file = SimulatedFile(image: try CloseTests.formattedImage(walSizeBytes: 64 * 1024))
+        let volume = try Volume.open(file: file, path: "pad", options: testOptions(background: false))
+        // Lap 1: fifteen 1-block records (4160 bytes each) end at 62400; the next one pads.
+        for lba in 0..<16 { try await volume.write(at: UInt64(lba), pattern(tag: 1, lba: UInt64(lba), blockSize: 4096)) }
+        try await volume.checkpoint()
+        // Lap 2 starts at ring offset 4160: seven 2-block records (8256 bytes) end at 61952,
+        // the eighth pads over [61952, 65536), where lap 1 left record bytes up to 62400.
+        for index in 0..<8 {
+            if index == 7 { try await volume.checkpoint() }
+            let lba = UInt64(20 + 2 * index)
+            try await volume.write(at: lba, patterns(tag: 2, lba: lba, blockCount: 2, blockSize: 4096))
+        }
+        try await volume.flush()
+        let wal = Int(Superblock.walOffsetBytes)
+        let image = file.image
+        let padOffset = wal + 61952
+        guard case let .valid(pad) = image[padOffset..<(padOffset + 64)].withUnsafeBytes({ WALRecordHeader.decode($0) })
+        else {
+            Issue.record("no record header at ring offset 61952")
+            return
+        }
+        #expect(pad.kind == .pad)
+        let skipped = image[(padOffset + 64)..<(wal + 64 * 1024)]
+        #expect(skipped.allSatisfy { $0 == 0 }, "\(skipped.filter { $0 != 0 }.count) bytes are not zero")
+        try await volume.close()
+    }
 }
