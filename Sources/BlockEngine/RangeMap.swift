@@ -36,7 +36,9 @@ struct IndexExtent: Equatable, Sendable {
 
     /// The part of this extent covering `[from, to)`, which must lie inside it.
     func slice(from: UInt64, to: UInt64, blockSizeBytes: UInt64) -> IndexExtent {
-        precondition(from >= lba && to <= endLBA && from < to, "slice outside extent")
+        precondition(from >= lba, "slice starts before the extent")
+        precondition(to <= endLBA, "slice ends after the extent")
+        precondition(from < to, "empty slice")
         var piece = self
         piece.lba = from
         piece.blockCount = to - from

@@ -175,7 +175,8 @@ final class VolumeCore: Sendable {
     func append(kind: WALRecordKind, lba: UInt64, blockCount: UInt64, source: some BlockWriteSource,
                 payloadOffset: Int, payloadLength: Int) async throws(BlockError) -> UInt64 {
         precondition(payloadLength <= geometry.maxPayloadBytes, "record payload too large")
-        precondition(payloadOffset >= 0 && payloadOffset + payloadLength <= source.byteCount, "payload outside source")
+        precondition(payloadOffset >= 0, "payload starts before the source")
+        precondition(payloadOffset + payloadLength <= source.byteCount, "payload ends after the source")
         let slot = try await reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength)
         fill(slot, source: source, payloadOffset: payloadOffset, payloadLength: payloadLength)
         return slot.lsn
@@ -186,7 +187,8 @@ final class VolumeCore: Sendable {
     func appendWithoutWaiting(kind: WALRecordKind, lba: UInt64, blockCount: UInt64, source: some BlockWriteSource,
                               payloadOffset: Int, payloadLength: Int) throws(BlockError) -> UInt64? {
         precondition(payloadLength <= geometry.maxPayloadBytes, "record payload too large")
-        precondition(payloadOffset >= 0 && payloadOffset + payloadLength <= source.byteCount, "payload outside source")
+        precondition(payloadOffset >= 0, "payload starts before the source")
+        precondition(payloadOffset + payloadLength <= source.byteCount, "payload ends after the source")
         guard let slot = try reserveNow(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength)
         else { return nil }
         fill(slot, source: source, payloadOffset: payloadOffset, payloadLength: payloadLength)

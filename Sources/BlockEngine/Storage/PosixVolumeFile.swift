@@ -155,8 +155,9 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
 
     package func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BlockError) {
         let alignment = Self.directAlignmentBytes
-        precondition(Int(bitPattern: buffer.baseAddress) % alignment == 0 && buffer.count % alignment == 0
-                     && offset % UInt64(alignment) == 0, "writeThrough needs 4096-aligned memory, length and offset")
+        precondition(Int(bitPattern: buffer.baseAddress) % alignment == 0, "writeThrough needs 4096-aligned memory")
+        precondition(buffer.count % alignment == 0, "writeThrough needs a length in whole 4096-byte blocks")
+        precondition(offset % UInt64(alignment) == 0, "writeThrough needs a 4096-aligned offset")
         let direct = directDescriptor >= 0 && !directRefused.load(ordering: .relaxed)
         if durable && direct && !dsyncRefused.load(ordering: .relaxed) {
             // One syscall and one wake-up instead of a write and an fdatasync.
