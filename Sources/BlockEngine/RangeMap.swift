@@ -2,8 +2,9 @@
 //
 // Invariants:
 // - Extents never overlap and are sorted by LBA within a chunk.
-// - An update keeps, for every block, the version with the higher LSN (invariant 4): an
-//   older record can never hide a newer one, whatever order the updates arrive in.
+// - An update keeps, for every block, the version with the higher LSN (invariant 4 in
+//   docs/ENGINE.md): an older record can never hide a newer one, whatever order the updates
+//   arrive in.
 // - One write of N contiguous blocks costs one extent (split only at chunk boundaries), so a
 //   1 MiB write is one or two entries, not 256.
 // Blocks without an extent live in the data region.

@@ -1,7 +1,7 @@
 // Recovery: find the newest valid superblock, then scan the WAL forward from the checkpoint
 // while records validate, and rebuild the read index. It only reads; the caller decides
-// whether to write anything afterwards (invariant 6: a volume that fails to open is never
-// modified).
+// whether to write anything afterwards (invariant 6 in docs/ENGINE.md: a volume that fails
+// to open is never modified).
 //
 // The scan accepts a record only if its header and payload checksums match, its LSN is the
 // next one expected, its fields fit the volume, and — for LSNs from the current session on —

@@ -1,6 +1,6 @@
 // Persists superblock updates: each update writes the next sequence number into the other
-// slot with one pwrite and makes it durable before it counts (invariant 5). Updates are
-// serialized by one lock, so two writers never race for a slot.
+// slot with one pwrite and makes it durable before it counts (invariant 5 in
+// docs/ENGINE.md). Updates are serialized by one lock, so two writers never race for a slot.
 
 final class SuperblockStore: Sendable {
     private let file: any VolumeFileIO

@@ -1,7 +1,7 @@
 // Write-back: moves WAL-resident blocks to the data region and advances the checkpoint.
 //
 // One cycle:
-// 1. take the oldest completed records (a prefix of the log, invariant 3);
+// 1. take the oldest completed records (a prefix of the log, invariant 3 in docs/ENGINE.md);
 // 2. compute, for every block they touch, the newest version *within the batch* (a newer
 //    record outside the batch must not stand in for it: it may not survive a crash);
 // 3. make the batch durable in the WAL if the log writer has not yet (a torn in-place write

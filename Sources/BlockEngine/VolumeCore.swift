@@ -1,13 +1,13 @@
 // The shared internals of an open volume: the sequencer, the read index, the foreground
-// write and read paths. The background loops live in VolumeCore+GroupCommit.swift (the log
-// writer) and VolumeCore+WriteBack.swift.
+// write and read paths. The background loops live in VolumeCore+LogWriter.swift (the log
+// writer, group commit) and VolumeCore+WriteBack.swift.
 //
-// Write path (invariant 1): reserve LSN and ring space under the sequencer lock, copy the
-// record into the in-memory ring (WALMirror), insert it into the index, then mark it
-// complete and tell the log writer, which writes completed ranges to the file. A record
-// enters the index only after its bytes are in the ring, and the log writer and the flusher
-// only see the completed prefix, so a read, a log write or a checkpoint never depends on
-// bytes not yet copied (invariant 3).
+// Write path (invariant 1 in docs/ENGINE.md): reserve LSN and ring space under the sequencer
+// lock, copy the record into the in-memory ring (WALMirror), insert it into the index, then
+// mark it complete and tell the log writer, which writes completed ranges to the file. A
+// record enters the index only after its bytes are in the ring, and the log writer and the
+// flusher only see the completed prefix, so a read, a log write or a checkpoint never
+// depends on bytes not yet copied (invariant 3 in docs/ENGINE.md).
 //
 // Read path: look up the index, copy WAL pieces from the ring and read data-region gaps,
 // then confirm that the WAL space read was not recycled meanwhile (the tail did not pass
@@ -39,7 +39,7 @@ struct VolumeGeometry: Sendable {
     func dataFileOffset(_ lba: UInt64) -> UInt64 { dataOffsetBytes + lba * UInt64(blockSizeBytes) }
 }
 
-/// A writer waiting for ring space (back-pressure, invariant 8).
+/// A writer waiting for ring space (back-pressure, invariant 8 in docs/ENGINE.md).
 struct SpaceWaiter {
     let id: UInt64
     let kind: WALRecordKind

@@ -1,14 +1,15 @@
 // The sequencer's state: LSN allocation, ring space, and which records are complete.
 // It is a plain value (no I/O, no locks) so its rules can be tested alone; `Volume` keeps it
 // inside one lock, which is what makes LSN order, WAL order and ship order one order
-// (invariant 1).
+// (invariant 1 in docs/ENGINE.md).
 //
 // Invariants:
 // - `records` holds every record with LSN in (checkpointLSN, nextLSN) in LSN order, and their
 //   ring positions increase with their LSNs.
 // - tailPosition <= headPosition <= tailPosition + sizeBytes (logical positions only grow).
 // - completedLSN is a prefix: every record up to it is written and indexed.
-// - The tail moves only when the flusher releases a prefix it made durable (invariant 3).
+// - The tail moves only when the flusher releases a prefix it made durable (invariant 3 in
+//   docs/ENGINE.md).
 
 import DequeModule
 
