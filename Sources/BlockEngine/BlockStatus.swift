@@ -55,7 +55,7 @@ extension Volume {
             }
             cursor = piece.endLBA
         }
-        assert(result.reduce(0) { $0 + $1.blockCount } == blockCount, "status must cover the range")
+        precondition(result.reduce(0) { $0 + $1.blockCount } == blockCount, "status must cover the range")
         return result
     }
 

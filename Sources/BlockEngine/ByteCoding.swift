@@ -4,7 +4,8 @@
 extension UnsafeMutableRawBufferPointer {
     @inline(__always)
     func storeLE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-        precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count, "field outside buffer")
+        precondition(offset >= 0, "field before the buffer")
+        precondition(offset + MemoryLayout<T>.size <= count, "field past the buffer")
         storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
     }
 }
@@ -12,7 +13,8 @@ extension UnsafeMutableRawBufferPointer {
 extension UnsafeRawBufferPointer {
     @inline(__always)
     func loadLE<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
-        precondition(offset >= 0 && offset + MemoryLayout<T>.size <= count, "field outside buffer")
+        precondition(offset >= 0, "field before the buffer")
+        precondition(offset + MemoryLayout<T>.size <= count, "field past the buffer")
         return T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 }

@@ -1,6 +1,7 @@
-// Durability modes (DESIGN.md section 3). The mode is persisted in the superblock and decides
-// when a flush (SYNCHRONIZE CACHE, FUA write) may complete. RF counts copies including the
-// primary. A strict mode never quietly acts as local-only.
+// Durability modes (docs/ENGINE.md, "Durability modes and replica barriers"). The mode is
+// persisted in the superblock and decides when a flush (SYNCHRONIZE CACHE, FUA write) may
+// complete. RF counts copies including the primary. A strict mode never quietly acts as
+// local-only.
 
 /// When a flush is allowed to complete.
 public enum DurabilityMode: UInt8, Sendable, CaseIterable, CustomStringConvertible {

@@ -2,8 +2,9 @@
 //
 // Invariants:
 // - Extents never overlap and are sorted by LBA within a chunk.
-// - An update keeps, for every block, the version with the higher LSN (invariant 4): an
-//   older record can never hide a newer one, whatever order the updates arrive in.
+// - An update keeps, for every block, the version with the higher LSN (invariant 4 in
+//   docs/ENGINE.md): an older record can never hide a newer one, whatever order the updates
+//   arrive in.
 // - One write of N contiguous blocks costs one extent (split only at chunk boundaries), so a
 //   1 MiB write is one or two entries, not 256.
 // Blocks without an extent live in the data region.
@@ -36,7 +37,9 @@ struct IndexExtent: Equatable, Sendable {
 
     /// The part of this extent covering `[from, to)`, which must lie inside it.
     func slice(from: UInt64, to: UInt64, blockSizeBytes: UInt64) -> IndexExtent {
-        precondition(from >= lba && to <= endLBA && from < to, "slice outside extent")
+        precondition(from >= lba, "slice starts before the extent")
+        precondition(to <= endLBA, "slice ends after the extent")
+        precondition(from < to, "empty slice")
         var piece = self
         piece.lba = from
         piece.blockCount = to - from
@@ -91,7 +94,7 @@ struct RangeMap: Sendable {
     /// `remove(lba:blockCount:maxLSN:)` for many ranges at once (sorted by LBA, not
     /// overlapping): one pass over each chunk they touch instead of one shift per range, which
     /// matters when a write-back cycle retires thousands of scattered blocks.
-    mutating func remove(_ ranges: [IndexExtent], maxLSN: UInt64) {
+    mutating func remove(_ ranges: some Collection<IndexExtent>, maxLSN: UInt64) {
         var byChunk: [UInt64: [(from: UInt64, to: UInt64)]] = [:]
         var previousEnd: UInt64 = 0
         for range in ranges where range.blockCount > 0 {
@@ -106,6 +109,33 @@ struct RangeMap: Sendable {
             extentCount += Self.remove(chunkRanges, maxLSN: maxLSN, in: &extents, blockSizeBytes: blockSizeBytes)
             if !extents.isEmpty { chunks[key] = extents }
         }
+    }
+
+    /// Splits extents sorted by LBA into consecutive groups that each touch at most
+    /// `maxChunks` chunks, so a caller can update the index group by group, holding its lock
+    /// for a bounded time. An extent touching more chunks than that is a group of its own
+    /// (the extents of a RangeMap never cross a chunk boundary).
+    static func chunkGroups(_ extents: [IndexExtent], maxChunks: Int) -> [ArraySlice<IndexExtent>] {
+        precondition(maxChunks > 0, "a group holds at least one chunk")
+        var groups: [ArraySlice<IndexExtent>] = []
+        var start = 0
+        var chunks = 0
+        var lastChunk: UInt64? = nil
+        for (position, extent) in extents.enumerated() {
+            let first = extent.lba >> chunkShift
+            let last = (extent.endLBA - 1) >> chunkShift
+            var added = Int(last - first) + (lastChunk == first ? 0 : 1)
+            if chunks > 0 && chunks + added > maxChunks {
+                groups.append(extents[start..<position])
+                start = position
+                chunks = 0
+                added = Int(last - first) + 1
+            }
+            chunks += added
+            lastChunk = last
+        }
+        if start < extents.count { groups.append(extents[start...]) }
+        return groups
     }
 
     /// Appends the mapped pieces of `[lba, lba + blockCount)` in LBA order, clipped to it.

@@ -1,14 +1,15 @@
 // Recovery: find the newest valid superblock, then scan the WAL forward from the checkpoint
 // while records validate, and rebuild the read index. It only reads; the caller decides
-// whether to write anything afterwards (invariant 6: a volume that fails to open is never
-// modified).
+// whether to write anything afterwards (invariant 6 in docs/ENGINE.md: a volume that fails
+// to open is never modified).
 //
 // The scan accepts a record only if its header and payload checksums match, its LSN is the
 // next one expected, its fields fit the volume, and — for LSNs from the current session on —
 // it carries the session id in the superblock (so stale records beyond an earlier torn tail
 // never come back). The first record that fails ends the log: a torn tail. It is corruption
-// instead when a later intact record proves (through its durable-LSN hint) that the failed
-// record had been made durable; then open fails and says where.
+// instead when a later intact record of the log proves (through its durable-LSN hint) that
+// the failed record had been made durable (DurabilityProof.swift); then open fails and says
+// where.
 
 /// The result of reading a volume's metadata and log.
 struct RecoveredState {
@@ -41,7 +42,10 @@ enum Recovery {
                               scanStop: scanner.stopReason, fileSizeBytes: fileSize)
     }
 
-    /// Picks the valid slot with the highest sequence number.
+    /// Picks the valid slot with the highest sequence number. A slot of another format
+    /// version refuses the open even next to a valid one: a newer binary wrote it, its
+    /// sequence cannot be read, and the valid slot may be the stale one; opening that would
+    /// replay an old state and overwrite the newer slot.
     static func loadSuperblock(file: any VolumeFileIO, path: String,
                                fileSizeBytes: UInt64) throws(BlockError) -> (Superblock, Superblock.SlotContent) {
         var slots: [Superblock.SlotContent] = []
@@ -54,17 +58,17 @@ enum Recovery {
             }
             slots.append(Superblock.decode(bytes))
         }
+        for content in slots {
+            if case let .unsupportedVersion(version) = content {
+                throw .unsupportedVersion(found: version, supported: Superblock.formatVersion)
+            }
+        }
         let valid = slots.enumerated().compactMap { index, content -> (Int, Superblock)? in
             if case let .valid(superblock) = content { return (index, superblock) }
             return nil
         }
         if let (index, newest) = valid.max(by: { $0.1.sequence < $1.1.sequence }) {
             return (newest, slots[1 - index])
-        }
-        for content in slots {
-            if case let .unsupportedVersion(version) = content {
-                throw .unsupportedVersion(found: version, supported: Superblock.formatVersion)
-            }
         }
         if slots.allSatisfy({ $0 == .blank }) {
             if fileSizeBytes < UInt64(Superblock.slotSizeBytes) && fileSizeBytes > 0 {
@@ -222,43 +226,24 @@ struct WALScanner {
     }
 
     /// A record that fails is a torn tail unless a later intact record of the same log says it
-    /// had been made durable. Looks at the next record (or, when the failed header is
-    /// unreadable, every record boundary within one maximum record length).
+    /// had been made durable (DurabilityProof.swift); then the volume is refused, untouched.
     private mutating func checkForCorruption(at logical: UInt64, knownLength: Int?,
                                              lapEnd: UInt64) throws(BlockError) {
         let failedLSN = expectedLSN
-        let maxSpan = UInt64(WALRecord.recordBytes(payloadLength: WALLayout.maxPayloadBytes(
-            walSizeBytes: ringSize, blockSizeBytes: Int(superblock.blockSizeBytes))))
-        var candidates: [UInt64] = []
-        if let knownLength {
-            candidates = [logical + UInt64(knownLength)]
-        } else {
-            var step = logical + UInt64(WALRecord.alignmentBytes)
-            while step < logical + maxSpan && step < lapEnd {
-                candidates.append(step)
-                step += UInt64(WALRecord.alignmentBytes)
-            }
-        }
-        // The successor may also sit at the start of the next lap, after a PAD record.
-        let nextLap = (logical / ringSize + 1) * ringSize
-        if nextLap < lapEnd { candidates.append(nextLap) }
-        for candidate in candidates where candidate < lapEnd {
-            let bytes = try window.bytes(file: file, superblock: superblock, ringOffset: candidate % ringSize,
-                                         count: WALRecord.headerBytes)
-            guard case let .valid(header) = bytes.withUnsafeBytes({ WALRecordHeader.decode($0) }) else { continue }
-            let sameLog = header.lsn == failedLSN + 1
-                && (header.lsn < superblock.sessionStartLSN || header.sessionID == superblock.sessionID)
-            if sameLog && header.durableHintLSN >= failedLSN {
-                let fileOffset = superblock.walOffsetBytes + logical % ringSize
-                throw .corrupt(location: "WAL record \(failedLSN) at file offset \(fileOffset)",
-                               reason: "\(stopReason), but record \(header.lsn) shows it had been made durable")
-            }
-        }
+        var search = DurabilityProofSearch(superblock: superblock, failedLSN: failedLSN, lapEnd: lapEnd,
+                                           epochFloor: lastEpoch)
+        guard let proof = try search.find(after: logical, knownLength: knownLength, file: file, window: &window)
+        else { return }
+        let fileOffset = superblock.walOffsetBytes + logical % ringSize
+        let proofOffset = superblock.walOffsetBytes + proof.position % ringSize
+        throw .corrupt(location: "WAL record \(failedLSN) at file offset \(fileOffset)",
+                       reason: "\(stopReason), but record \(proof.lsn) at file offset \(proofOffset) "
+                           + "shows it had been made durable")
     }
 }
 
 /// Serves small reads of the ring from a 1 MiB window that slides forward.
-private struct WindowReader {
+struct WindowReader {
     private var bytes: [UInt8] = []
     private var start: UInt64 = 0
     static let windowBytes = 1 << 20

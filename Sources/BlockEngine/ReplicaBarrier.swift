@@ -23,7 +23,8 @@ public protocol ReplicaBarrier: Sendable {
     func barrier(upTo lsn: UInt64) async -> ReplicaBarrierResult
 }
 
-/// The policy of DESIGN.md section 3, separate from any I/O so it can be tested alone.
+/// When a flush may complete given the replicas' answer (docs/ENGINE.md, "Durability modes
+/// and replica barriers"), separate from any I/O so it can be tested alone.
 enum BarrierPolicy {
     /// Whether a flush whose local part is durable may complete, given the mode, the volume's
     /// replica factor and the replicas' answer (`nil`: no barrier attached).

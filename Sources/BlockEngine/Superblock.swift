@@ -4,7 +4,7 @@
 // - Every slot is self-validating: CRC32C over bytes [0, 4092) stored at 4092.
 // - Writers alternate slots by sequence number (slot = sequence % 2) and make each write
 //   durable; open takes the valid slot with the highest sequence, so a torn write of one
-//   slot leaves the other intact (invariant 5).
+//   slot leaves the other intact (invariant 5 in docs/ENGINE.md).
 // - Magic at 0, format version at 8 and the CRC position are fixed for every format version,
 //   so a newer volume is recognised as such and not as corruption.
 

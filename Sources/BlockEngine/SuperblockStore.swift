@@ -1,6 +1,6 @@
 // Persists superblock updates: each update writes the next sequence number into the other
-// slot with one pwrite and makes it durable before it counts (invariant 5). Updates are
-// serialized by one lock, so two writers never race for a slot.
+// slot with one pwrite and makes it durable before it counts (invariant 5 in
+// docs/ENGINE.md). Updates are serialized by one lock, so two writers never race for a slot.
 
 final class SuperblockStore: Sendable {
     private let file: any VolumeFileIO
@@ -32,7 +32,7 @@ final class SuperblockStore: Sendable {
     /// Writes one slot image (without syncing).
     static func write(_ superblock: Superblock, to file: any VolumeFileIO) throws(BlockError) {
         let image = superblock.encoded()
-        assert(Superblock.decode(image) == .valid(superblock), "superblock must round-trip before it is written")
+        precondition(Superblock.decode(image) == .valid(superblock), "superblock must round-trip before it is written")
         try image.withBytes { (bytes) throws(BlockError) in
             try file.write(bytes, UnsafeRawBufferPointer(start: nil, count: 0), at: superblock.slotOffsetBytes)
         }

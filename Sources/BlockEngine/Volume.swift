@@ -36,7 +36,12 @@ public final class Volume: Sendable {
         enum Phase { case open, closing, closed }
         var phase = Phase.open
         var inFlight = 0
+        /// The close call that closes the volume, waiting for in-flight calls to end.
         var drained: CheckedContinuation<Void, Never>?
+        /// Other close calls, resumed with its outcome once the volume is closed.
+        var closeWaiters: [CheckedContinuation<BlockError?, Never>] = []
+        /// How the close went (nil: cleanly), once the phase is closed.
+        var closeOutcome: BlockError?
     }
 
     /// Size of the volume in bytes.
@@ -212,7 +217,7 @@ public final class Volume: Sendable {
     /// file does; the log writer continues from there.
     private static func loadRing(file: any VolumeFileIO, superblock: Superblock,
                                  headPosition: UInt64) throws(BlockError) -> WALMirror {
-        let mirror = WALMirror(sizeBytes: superblock.walSizeBytes)
+        let mirror = try WALMirror(sizeBytes: superblock.walSizeBytes)
         let tail = superblock.walTailPosition
         guard headPosition > tail else { return mirror }
         for piece in mirror.pieces(from: WALMirror.alignDown(tail), to: WALMirror.alignUp(headPosition)) {
@@ -331,14 +336,16 @@ public final class Volume: Sendable {
     }
 
     /// Deallocates `blockCount` blocks at `lba`: they read as zeros from now on, and their
-    /// space in the file is released once written back.
+    /// space in the file is released once written back. A large range becomes several log
+    /// records (a crash may keep a prefix of them), each small enough that entering it into
+    /// the read index holds the index lock only briefly.
     public func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) {
         try core.checkRange(lba: lba, blockCount: blockCount)
         try beginOperation()
         defer { endOperation() }
         var done: UInt64 = 0
         while done < blockCount {
-            let count = min(blockCount - done, UInt64(UInt32.max))
+            let count = min(blockCount - done, VolumeCore.maxTrimBlocksPerRecord)
             _ = try await core.append(kind: .trim, lba: lba + done, blockCount: count, source: [UInt8](),
                                       payloadOffset: 0, payloadLength: 0)
             done += count
@@ -404,12 +411,31 @@ public final class Volume: Sendable {
 
     /// Waits for in-flight calls, writes everything back, persists the checkpoint and closes
     /// the file. Later calls fail with `.closed`. Reopening after a clean close replays nothing.
+    /// Concurrent and later close calls wait until the volume is closed and report the same
+    /// outcome: only the first one does the work, so the file is closed once, after the
+    /// background threads and every in-flight call stopped using it.
     public func close() async throws(BlockError) {
-        let mustWait: Bool = lifecycle.withLock { state in
-            guard state.phase == .open else { return false }
-            state.phase = .closing
-            return state.inFlight > 0
+        enum Role { case closer(mustWait: Bool), waiter, done(BlockError?) }
+        let role: Role = lifecycle.withLock { state in
+            switch state.phase {
+            case .open:
+                state.phase = .closing
+                return .closer(mustWait: state.inFlight > 0)
+            case .closing: return .waiter
+            case .closed: return .done(state.closeOutcome)
+            }
         }
+        let outcome: BlockError?
+        switch role {
+        case let .done(recorded): outcome = recorded
+        case .waiter: outcome = await waitForClose()
+        case let .closer(mustWait): outcome = await closeFile(afterInFlight: mustWait)
+        }
+        if let outcome { throw outcome }
+    }
+
+    /// The first close call's work; returns its outcome once the file is closed.
+    private func closeFile(afterInFlight mustWait: Bool) async -> BlockError? {
         if mustWait {
             await withCheckedContinuation { continuation in
                 let resumeNow = lifecycle.withLock { state -> Bool in
@@ -420,7 +446,6 @@ public final class Volume: Sendable {
                 if resumeNow { continuation.resume() }
             }
         }
-        guard lifecycle.withLock({ $0.phase == .closing }) else { return }
         var closeError: BlockError? = core.failure
         if closeError == nil {
             do { try await core.drainWriteBack() } catch { closeError = error }
@@ -435,9 +460,32 @@ public final class Volume: Sendable {
             for worker in workers { worker.join() }
         }
         core.file.close()
-        lifecycle.withLock { $0.phase = .closed }
-        if let closeError { throw closeError }
+        let waiters = lifecycle.withLock { state in
+            state.phase = .closed
+            state.closeOutcome = closeError
+            defer { state.closeWaiters.removeAll() }
+            return state.closeWaiters
+        }
+        for waiter in waiters { waiter.resume(returning: closeError) }
+        return closeError
     }
+
+    /// Suspends a close call that found another one closing until the volume is closed.
+    private func waitForClose() async -> BlockError? {
+        await withCheckedContinuation { continuation in
+            let finished: BlockError?? = lifecycle.withLock { state in
+                guard state.phase == .closed else {
+                    state.closeWaiters.append(continuation)
+                    return nil
+                }
+                return .some(state.closeOutcome)
+            }
+            if let finished { continuation.resume(returning: finished) }
+        }
+    }
+
+    /// Close calls suspended until the volume is closed (for tests).
+    var suspendedCloseCalls: Int { lifecycle.withLock { ($0.drained == nil ? 0 : 1) + $0.closeWaiters.count } }
 
     func beginOperation() throws(BlockError) {
         try lifecycle.withLock { (state) throws(BlockError) in

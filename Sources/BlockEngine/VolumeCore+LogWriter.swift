@@ -9,11 +9,14 @@
 // one for new records only eagerWriteDelayNs later, so a stream of writes goes out in
 // larger writes.
 //
-// Invariants:
-// - durableLSN only grows, and only to a completed prefix that was written before an
-//   fdatasync that started after the write, or by one RWF_DSYNC write when every earlier
-//   write of the log was already flushed (with a FUA-capable device that write flushes
-//   nothing else; the crash simulator models exactly that).
+// Invariants (the ones a few comparisons per round can check are preconditions, kept in
+// release builds):
+// - durableLSN only grows (publishDurable), and only to a completed prefix that was written
+//   before an fdatasync that started after the write, or by one RWF_DSYNC write when every
+//   earlier write of the log was already flushed (with a FUA-capable device that write
+//   flushes nothing else; the crash simulator models exactly that).
+// - flushedPosition <= writtenPosition <= the completed end, and both only grow
+//   (writeLogRound); one round runs at a time (roundInProgress).
 // - A waiter is resumed successfully only when durableLSN >= its LSN.
 // - The block holding the completed end is rewritten by the next round; its earlier bytes
 //   are unchanged in the ring, so a torn rewrite cannot damage a durable record. Its bytes
@@ -227,6 +230,8 @@ extension VolumeCore {
         let (completedLSN, completedEnd) = sequencer.withLock { ($0.ring.completedLSN, $0.ring.completedEndPosition) }
         do {
             let (from, flushed) = commit.withLock { ($0.writtenPosition, $0.flushedPosition) }
+            precondition(flushed <= from, "the log is flushed beyond what was written")
+            precondition(from <= completedEnd, "the file holds log beyond the completed records")
             if completedEnd > from {
                 let pieces = mirror.pieces(from: WALMirror.alignDown(from), to: WALMirror.alignUp(completedEnd))
                 // A write with RWF_DSYNC makes only its own bytes durable when the device takes
@@ -238,12 +243,19 @@ extension VolumeCore {
                                           at: geometry.walOffsetBytes + mirror.ringOffset(of: piece), durable: dsyncWrite)
                 }
                 if mustSync && !dsyncWrite { try file.sync() }
-                commit.withLock { $0.writtenPosition = completedEnd }
+                commit.withLock { state in
+                    precondition(state.writtenPosition <= completedEnd, "the written log position only grows")
+                    state.writtenPosition = completedEnd
+                }
             } else if mustSync {
                 try file.sync()
             }
             if mustSync {
-                commit.withLock { $0.flushedPosition = $0.writtenPosition }
+                commit.withLock { state in
+                    precondition(state.flushedPosition <= state.writtenPosition, "the flushed log position only grows")
+                    precondition(state.writtenPosition >= completedEnd, "a sync makes durable only what was written")
+                    state.flushedPosition = state.writtenPosition
+                }
                 publishDurable(completedLSN)
             }
             return .success(mustSync)
@@ -288,15 +300,12 @@ extension VolumeCore {
         for waiter in stranded { waiter.continuation.resume(returning: .failure(error)) }
     }
 
-    /// Raises durableLSN to `lsn` (never lowers it): call only after a sync that started
-    /// when every record up to `lsn` was written.
+    /// Raises durableLSN to `lsn`: call only after a sync that started when every record up
+    /// to `lsn` was written. Only the round in progress publishes, and each publishes the
+    /// completed LSN it read after the previous round's, so a lower value is a bug.
     func publishDurable(_ lsn: UInt64) {
-        var current = durableLSN.load(ordering: .relaxed)
-        while current < lsn {
-            let (exchanged, original) = durableLSN.compareExchange(expected: current, desired: lsn, ordering: .releasing)
-            if exchanged { break }
-            current = original
-        }
+        precondition(lsn >= durableLSN.load(ordering: .relaxed), "the durable LSN only grows")
+        durableLSN.store(lsn, ordering: .releasing)
     }
 
     func stopLogWriter() {

@@ -1,7 +1,7 @@
 // Write-back: moves WAL-resident blocks to the data region and advances the checkpoint.
 //
 // One cycle:
-// 1. take the oldest completed records (a prefix of the log, invariant 3);
+// 1. take the oldest completed records (a prefix of the log, invariant 3 in docs/ENGINE.md);
 // 2. compute, for every block they touch, the newest version *within the batch* (a newer
 //    record outside the batch must not stand in for it: it may not survive a crash);
 // 3. make the batch durable in the WAL if the log writer has not yet (a torn in-place write
@@ -10,6 +10,9 @@
 // 4. fdatasync, drop the index entries the batch covered (newer entries stay), persist the
 //    superblock with the new checkpoint and tail, and only then free the ring space.
 // The checkpoint therefore never passes a record that is not durable in the data region.
+// Checked in every build (a few comparisons per cycle): a batch starts right after the
+// checkpoint and is complete; the checkpoint never passes a record that is not durable in
+// the WAL; checkpoint and tail only grow.
 //
 // A full file system (ENOSPC or EDQUOT placing data-region blocks) does not fail the volume:
 // the batch stays in the log, which is durable and preallocated, and the cycle is retried
@@ -31,6 +34,9 @@ struct WriteBackState {
     var drainWaiters: [DurableWaiter] = []
     var runs: UInt64 = 0
     var bytesWritten: UInt64 = 0
+    /// The loop is past its last look for work and waits (or is about to) for a request,
+    /// the timer or a stop (tests wait for it).
+    var waitingForWork = false
 }
 
 extension VolumeCore {
@@ -72,10 +78,12 @@ extension VolumeCore {
             // While the file system is full, only the retry interval (or the stop) wakes a
             // retry: a request per refused writer would spin on failing writes.
             let stalled = sequencer.withLock { $0.spaceStall != nil }
+            writeBack.withLock { $0.waitingForWork = true }
             let (stop, drainTarget) = writeBack.withLock(
                 waitingUntil: { $0.stopping || (!stalled && ($0.requested || !$0.drainWaiters.isEmpty)) },
                 timeoutNs: stalled ? Self.spaceRetryMs * 1_000_000 : intervalNs
             ) { state, _ -> (Bool, UInt64?) in
+                state.waitingForWork = false
                 state.requested = false
                 state.urgent = false
                 return (state.stopping, state.drainWaiters.map(\.lsn).max())
@@ -156,8 +164,12 @@ extension VolumeCore {
 
     /// Runs one write-back cycle; returns false when no completed record was waiting.
     func writeBackCycle(staging: inout StagingBuffer) throws(BlockError) -> Bool {
-        let batch = sequencer.withLock { $0.ring.flushBatch(maxBytes: options.flusherMaxBatchBytes) }
-        guard let last = batch.last else { return false }
+        let (batch, checkpointLSN, completedLSN) = sequencer.withLock {
+            ($0.ring.flushBatch(maxBytes: options.flusherMaxBatchBytes), $0.ring.checkpointLSN, $0.ring.completedLSN)
+        }
+        guard let first = batch.first, let last = batch.last else { return false }
+        precondition(first.lsn == checkpointLSN + 1, "a write-back batch starts right after the checkpoint")
+        precondition(last.lsn <= completedLSN, "a write-back batch holds only completed records")
         // The batch's records must be durable in the WAL before their blocks are overwritten
         // in place: a torn data-region write is repaired only by replaying a durable record.
         try waitLocallyDurableBlocking(last.lsn)
@@ -180,8 +192,15 @@ extension VolumeCore {
             throw .noSpace("\(operation): \(errnoName(code))")
         }
         try file.sync()
-        index.withLock { $0.remove(extents, maxLSN: last.lsn) }
+        precondition(durableLSN.load(ordering: .acquiring) >= last.lsn, "the checkpoint passes a record not durable in the WAL")
+        // In bounded pieces (a batch of large trims touches many chunks): readers see each
+        // block either still in the ring (not yet released) or in the synced data region.
+        for group in RangeMap.chunkGroups(extents, maxChunks: Self.maxIndexChunksPerLock) {
+            index.withLock { $0.remove(group, maxLSN: last.lsn) }
+        }
         try superblocks.update { superblock in
+            precondition(superblock.checkpointLSN < last.lsn, "the checkpoint only grows")
+            precondition(superblock.walTailPosition < last.endPosition, "the log tail only grows")
             superblock.checkpointLSN = last.lsn
             superblock.walTailPosition = last.endPosition
         }

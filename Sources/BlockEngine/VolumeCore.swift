@@ -1,13 +1,13 @@
 // The shared internals of an open volume: the sequencer, the read index, the foreground
-// write and read paths. The background loops live in VolumeCore+GroupCommit.swift (the log
-// writer) and VolumeCore+WriteBack.swift.
+// write and read paths. The background loops live in VolumeCore+LogWriter.swift (the log
+// writer, group commit) and VolumeCore+WriteBack.swift.
 //
-// Write path (invariant 1): reserve LSN and ring space under the sequencer lock, copy the
-// record into the in-memory ring (WALMirror), insert it into the index, then mark it
-// complete and tell the log writer, which writes completed ranges to the file. A record
-// enters the index only after its bytes are in the ring, and the log writer and the flusher
-// only see the completed prefix, so a read, a log write or a checkpoint never depends on
-// bytes not yet copied (invariant 3).
+// Write path (invariant 1 in docs/ENGINE.md): reserve LSN and ring space under the sequencer
+// lock, copy the record into the in-memory ring (WALMirror), insert it into the index, then
+// mark it complete and tell the log writer, which writes completed ranges to the file. A
+// record enters the index only after its bytes are in the ring, and the log writer and the
+// flusher only see the completed prefix, so a read, a log write or a checkpoint never
+// depends on bytes not yet copied (invariant 3 in docs/ENGINE.md).
 //
 // Read path: look up the index, copy WAL pieces from the ring and read data-region gaps,
 // then confirm that the WAL space read was not recycled meanwhile (the tail did not pass
@@ -39,7 +39,7 @@ struct VolumeGeometry: Sendable {
     func dataFileOffset(_ lba: UInt64) -> UInt64 { dataOffsetBytes + lba * UInt64(blockSizeBytes) }
 }
 
-/// A writer waiting for ring space (back-pressure, invariant 8).
+/// A writer waiting for ring space (back-pressure, invariant 8 in docs/ENGINE.md).
 struct SpaceWaiter {
     let id: UInt64
     let kind: WALRecordKind
@@ -115,6 +115,13 @@ final class VolumeCore: Sendable {
 
     var blockBytes: UInt64 { UInt64(geometry.blockSizeBytes) }
 
+    /// The most blocks one TRIM record covers: 64 read-index chunks (1 GiB of 4 KiB blocks),
+    /// so entering it into the index holds the index lock for a bounded time.
+    static let maxTrimBlocksPerRecord: UInt64 = 64 << RangeMap.chunkShift
+    /// The most read-index chunks one hold of the index lock updates in bulk (the write-back
+    /// retiring a batch), so readers and writers never wait behind a whole batch.
+    static let maxIndexChunksPerLock = 64
+
     // MARK: - Validation
 
     func checkRange(lba: UInt64, blockCount: UInt64) throws(BlockError) {
@@ -168,7 +175,8 @@ final class VolumeCore: Sendable {
     func append(kind: WALRecordKind, lba: UInt64, blockCount: UInt64, source: some BlockWriteSource,
                 payloadOffset: Int, payloadLength: Int) async throws(BlockError) -> UInt64 {
         precondition(payloadLength <= geometry.maxPayloadBytes, "record payload too large")
-        precondition(payloadOffset >= 0 && payloadOffset + payloadLength <= source.byteCount, "payload outside source")
+        precondition(payloadOffset >= 0, "payload starts before the source")
+        precondition(payloadOffset + payloadLength <= source.byteCount, "payload ends after the source")
         let slot = try await reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength)
         fill(slot, source: source, payloadOffset: payloadOffset, payloadLength: payloadLength)
         return slot.lsn
@@ -179,7 +187,8 @@ final class VolumeCore: Sendable {
     func appendWithoutWaiting(kind: WALRecordKind, lba: UInt64, blockCount: UInt64, source: some BlockWriteSource,
                               payloadOffset: Int, payloadLength: Int) throws(BlockError) -> UInt64? {
         precondition(payloadLength <= geometry.maxPayloadBytes, "record payload too large")
-        precondition(payloadOffset >= 0 && payloadOffset + payloadLength <= source.byteCount, "payload outside source")
+        precondition(payloadOffset >= 0, "payload starts before the source")
+        precondition(payloadOffset + payloadLength <= source.byteCount, "payload ends after the source")
         guard let slot = try reserveNow(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength)
         else { return nil }
         fill(slot, source: source, payloadOffset: payloadOffset, payloadLength: payloadLength)
@@ -197,10 +206,14 @@ final class VolumeCore: Sendable {
             index.insert(lba: slot.lba, blockCount: slot.blockCount, lsn: slot.lsn,
                          location: slot.kind == .write ? .wal(position: slot.payloadPosition) : .trimmed)
         }
-        let wakeWaiters = sequencer.withLock { state in
-            state.ring.complete(lsn: slot.lsn) && state.completionWaiters > 0
+        let (wakeWaiters, wakeWriteBack) = sequencer.withLock { state in
+            let advanced = state.ring.complete(lsn: slot.lsn)
+            return (advanced && state.completionWaiters > 0, advanced && !state.spaceWaiters.isEmpty)
         }
         if wakeWaiters { sequencer.broadcast() }
+        // Writers still wait for log space, and the oldest records may have been the ones a
+        // write-back cycle could not take (writers handed space, copying in): it can go on.
+        if wakeWriteBack { requestWriteBack(urgent: true) }
         noteRecordsCompleted()
     }
 
@@ -215,6 +228,8 @@ final class VolumeCore: Sendable {
                                      payloadCRC: payloadCRC)
         withUnsafeTemporaryAllocation(byteCount: WALRecord.headerBytes, alignment: 64) { buffer in
             if slot.hasPad {
+                // The skipped bytes go to the file too: zeros, not what an earlier lap left.
+                mirror.zero(from: slot.startPosition + UInt64(WALRecord.headerBytes), to: slot.headerPosition)
                 let padPayload = slot.headerPosition - slot.startPosition - UInt64(WALRecord.headerBytes)
                 let pad = WALRecordHeader(kind: .pad, lsn: slot.lsn, epoch: header.epoch, sessionID: sessionID,
                                           lba: 0, blockCount: 0, payloadLength: UInt32(padPayload),

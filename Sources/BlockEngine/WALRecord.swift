@@ -2,7 +2,8 @@
 //
 // Invariants:
 // - A record validates itself: the header CRC covers header bytes [0, 60), the payload CRC
-//   covers the payload. A record is accepted only if both match (invariant 2).
+//   covers the payload. A record is accepted only if both match (invariant 2 in
+//   docs/ENGINE.md).
 // - Records start on 64-byte boundaries and never straddle the end of the ring: a PAD record
 //   fills the rest of the ring and the next record starts at physical offset 0.
 // - A PAD record carries the LSN of the record that follows it and consumes no LSN.

@@ -1,14 +1,15 @@
 // The sequencer's state: LSN allocation, ring space, and which records are complete.
 // It is a plain value (no I/O, no locks) so its rules can be tested alone; `Volume` keeps it
 // inside one lock, which is what makes LSN order, WAL order and ship order one order
-// (invariant 1).
+// (invariant 1 in docs/ENGINE.md).
 //
 // Invariants:
 // - `records` holds every record with LSN in (checkpointLSN, nextLSN) in LSN order, and their
 //   ring positions increase with their LSNs.
 // - tailPosition <= headPosition <= tailPosition + sizeBytes (logical positions only grow).
 // - completedLSN is a prefix: every record up to it is written and indexed.
-// - The tail moves only when the flusher releases a prefix it made durable (invariant 3).
+// - The tail moves only when the flusher releases a prefix it made durable (invariant 3 in
+//   docs/ENGINE.md).
 
 import DequeModule
 
@@ -46,7 +47,8 @@ struct WALRing: Sendable {
     init(sizeBytes: UInt64, checkpointLSN: UInt64, tailPosition: UInt64, headPosition: UInt64,
          recovered: [RecordSlot]) {
         precondition(sizeBytes % UInt64(WALRecord.alignmentBytes) == 0, "ring size must be record-aligned")
-        precondition(headPosition >= tailPosition && headPosition - tailPosition <= sizeBytes, "head/tail")
+        precondition(headPosition >= tailPosition, "the head is behind the tail")
+        precondition(headPosition - tailPosition <= sizeBytes, "the log is longer than the ring")
         self.sizeBytes = sizeBytes
         self.checkpointLSN = checkpointLSN
         self.tailPosition = tailPosition
@@ -55,7 +57,10 @@ struct WALRing: Sendable {
         self.nextLSN = checkpointLSN + 1 + UInt64(recovered.count)
         self.completedLSN = nextLSN - 1
         self.completedEndPosition = headPosition
-        assert(recovered.allSatisfy(\.completed), "recovered records are complete")
+        precondition(recovered.allSatisfy(\.completed), "recovered records are complete")
+        for (offset, slot) in recovered.enumerated() {
+            precondition(slot.lsn == checkpointLSN + 1 + UInt64(offset), "recovered records follow the checkpoint without a gap")
+        }
     }
 
     var usedBytes: UInt64 { headPosition - tailPosition }
@@ -77,7 +82,9 @@ struct WALRing: Sendable {
         let slot = RecordSlot(lsn: nextLSN, startPosition: headPosition, headerPosition: headPosition + pad,
                               endPosition: headPosition + pad + size, kind: kind, lba: lba,
                               blockCount: blockCount, completed: false)
-        assert(records.last.map { $0.lsn + 1 == slot.lsn } ?? (slot.lsn == checkpointLSN + 1), "LSN gap")
+        // One comparison per record, kept in release builds: a gap would make the checkpoint
+        // and recovery skip a record.
+        precondition(slot.lsn == (records.last?.lsn ?? checkpointLSN) + 1, "LSN gap")
         nextLSN += 1
         headPosition = slot.endPosition
         records.append(slot)
@@ -91,7 +98,8 @@ struct WALRing: Sendable {
             preconditionFailure("completing LSN \(lsn) that is not pending")
         }
         let index = Int(lsn - first.lsn)
-        precondition(index < records.count && !records[index].completed, "double completion of \(lsn)")
+        precondition(index < records.count, "completing LSN \(lsn) that was never reserved")
+        precondition(!records[index].completed, "double completion of \(lsn)")
         records[index].completed = true
         let before = completedLSN
         var next = Int(completedLSN + 1 - first.lsn)
@@ -126,6 +134,6 @@ struct WALRing: Sendable {
         }
         if records.isEmpty { tailPosition = headPosition }
         checkpointLSN = lsn
-        assert(records.first.map { $0.lsn == lsn + 1 } ?? (nextLSN == lsn + 1), "checkpoint is a prefix")
+        precondition((records.first?.lsn ?? nextLSN) == lsn + 1, "checkpoint is a prefix")
     }
 }

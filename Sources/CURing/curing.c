@@ -87,6 +87,25 @@ int curing_submit(curing_t *r) {
     return rc;
 }
 
+unsigned curing_sq_pending(curing_t *r) {
+    struct io_uring_sq *sq = &r->ring.sq;
+    return sq->sqe_tail - io_uring_smp_load_acquire(sq->khead);
+}
+
+unsigned curing_drop_unsubmitted(curing_t *r, uint64_t dropped_tag, uint64_t *tags, unsigned capacity) {
+    struct io_uring_sq *sq = &r->ring.sq;
+    unsigned written = 0;
+    // Entries from the kernel's head to the local tail: published but not consumed, or
+    // prepared but not yet published. liburing maps SQ index i to sqes[i & ring_mask].
+    for (unsigned index = io_uring_smp_load_acquire(sq->khead); index != sq->sqe_tail; index++) {
+        struct io_uring_sqe *sqe = &sq->sqes[index & sq->ring_mask];
+        if (sqe->user_data != dropped_tag && written < capacity) tags[written++] = sqe->user_data;
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data64(sqe, dropped_tag);
+    }
+    return written;
+}
+
 int curing_wait_one(curing_t *r, uint64_t *tag, int32_t *result) {
     struct io_uring_cqe *cqe;
     int rc;

@@ -14,7 +14,9 @@ struct BadInputTests {
         } catch {
             #expect(check(error), "unexpected error: \(error)")
         }
-        #expect(fileBytes(path) == before, "a file that failed to open was modified")
+        // (A Bool, so a failure does not print both files.)
+        let unchanged = fileBytes(path) == before
+        #expect(unchanged, "a file that failed to open was modified")
     }
 
     func makeVolume(_ directory: TemporaryDirectory) async throws -> String {
@@ -72,6 +74,30 @@ struct BadInputTests {
         }
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         await expectOpenFails(path) { $0 == .unsupportedVersion(found: 9, supported: 1) }
+    }
+
+    @Test("a slot of a newer format version refuses the open, even next to a valid slot of this version",
+          arguments: [true, false])
+    func newerVersionInOneSlot(newestSlot: Bool) async throws {
+        let directory = TemporaryDirectory()
+        let path = try await makeVolume(directory)
+        var bytes = fileBytes(path)
+        let sequences = (0..<2).map { slot -> UInt64 in
+            let base = slot * Superblock.slotSizeBytes
+            guard case let .valid(superblock) = Superblock.decode(Array(bytes[base..<(base + Superblock.slotSizeBytes)]))
+            else { return 0 }
+            return superblock.sequence
+        }
+        #expect(sequences.allSatisfy { $0 > 0 }, "both slots hold a valid superblock before the change")
+        // A newer binary rewrote one slot in its own format (the newest one, or the older one).
+        let newer = sequences[0] > sequences[1] ? 0 : 1
+        let base = (newestSlot ? newer : 1 - newer) * Superblock.slotSizeBytes
+        bytes[base + 8] = 2
+        let crc = CRC32C.checksum(Array(bytes[base..<(base + Superblock.checksummedBytes)]))
+        withUnsafeBytes(of: crc.littleEndian) { bytes.replaceSubrange((base + 4092)..<(base + 4096), with: $0) }
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        await expectOpenFails(path) { $0 == .unsupportedVersion(found: 2, supported: 1) }
+        #expect(throws: BlockError.unsupportedVersion(found: 2, supported: 1)) { _ = try Volume.inspect(at: path) }
     }
 
     @Test("both superblock slots damaged: corrupt superblock")

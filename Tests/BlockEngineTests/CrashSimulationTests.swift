@@ -2,7 +2,9 @@
 // checkpoints runs on a SimulatedFile; then the file is cut at random points of its I/O
 // history and each image is recovered and checked against a model of what the workload was
 // promised. The recovered volume of one segment carries on into the next, so recovery of
-// recovered volumes (and stale records from before a torn tail) is exercised too.
+// recovered volumes (and stale records from before a torn tail) is exercised too. At each
+// point a copy of the image also gets a damaged record that a later record proves durable,
+// which the open must report as corruption (CrashSimulationTests+Damage.swift).
 //
 // BLOCKENGINE_CRASH_POINTS (default 2000) sets how many crash points run;
 // BLOCKENGINE_CRASH_SEED replays one chain. Failures print the seed. A seed fixes the
@@ -86,7 +88,7 @@ struct CrashSimulationTests {
         return options
     }
 
-    @Test("every acknowledged flush survives a power cut; nothing unwritten appears")
+    @Test("every acknowledged flush survives a power cut, nothing unwritten appears, and damage to a record proven durable fails the open")
     func randomizedPowerCuts() async throws {
         let environment = ProcessInfo.processInfo.environment
         let totalPoints = environment["BLOCKENGINE_CRASH_POINTS"].flatMap(Int.init) ?? 2000
@@ -98,15 +100,19 @@ struct CrashSimulationTests {
             let chains = (totalPoints + pointsPerChain - 1) / pointsPerChain
             seeds = (0..<UInt64(chains)).map { 0xB10C_0000 + $0 }
         }
-        var checked = 0
+        var checked = 0, damaged = 0
         for seed in seeds {
-            checked += try await runChain(seed: seed)
+            let counts = try await runChain(seed: seed)
+            checked += counts.points
+            damaged += counts.damaged
         }
         #expect(checked >= min(totalPoints, seeds.count * pointsPerChain))
+        #expect(damaged > 0, "some crash image held a record proven durable by a later one")
     }
 
-    /// Runs one chain of segments; returns the number of crash points checked.
-    func runChain(seed: UInt64) async throws -> Int {
+    /// Runs one chain of segments; returns the number of crash points checked, and of
+    /// images checked again with a damaged record proven durable.
+    func runChain(seed: UInt64) async throws -> (points: Int, damaged: Int) {
         var generator = SeededGenerator(seed: seed)
         let blockSize = Bool.random(using: &generator) ? 512 : 4096
         let file = SimulatedFile()
@@ -117,7 +123,7 @@ struct CrashSimulationTests {
         var model = CrashModel(blockSize: blockSize, blockCount: Self.blockCount,
                                baseline: Array(repeating: [UInt8](repeating: 0, count: blockSize),
                                                count: Int(Self.blockCount)))
-        var checked = 0
+        var checked = 0, damaged = 0
         for segment in 0..<Self.segmentsPerChain {
             // Later segments keep the history from the crash image on, so power cuts
             // during the open that recovered it (its session superblock) are points too.
@@ -142,9 +148,12 @@ struct CrashSimulationTests {
                         current.file.dumpHistory(upTo: point, geometry: (blockSize, Self.blockCount))
                         for operation in model.operations { print("  op", operation) }
                     }
-                    return checked
+                    return (checked, damaged)
                 }
                 checked += 1
+                if try await expectProvenDamageReported(image: image, generator: &generator, context: context) {
+                    damaged += 1
+                }
                 if number == points.count - 1 {
                     next = recovered
                 } else {
@@ -157,7 +166,7 @@ struct CrashSimulationTests {
             model.baseline = next.blocks
         }
         try await current.volume.close()
-        return checked
+        return (checked, damaged)
     }
 
     func runWorkload(_ volume: Volume, file: SimulatedFile, model: inout CrashModel,

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 @testable import BlockEngine
 
@@ -76,4 +77,74 @@ final class Shared<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
     init(_ value: Value) { mutex = Mutex(value) }
     func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+}
+
+/// Parks callers until opened, counting who arrived, so a test can hold an operation at a
+/// known point and see that it got there (no sleeping on a guess).
+final class AsyncGate: Sendable {
+    private struct State {
+        var isOpen = false
+        var arrivals = 0
+        var parked: [CheckedContinuation<Void, Never>] = []
+        var blocked: [DispatchSemaphore] = []
+        var arrivalWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+
+        /// Counts an arrival; returns the arrival waiters it satisfies.
+        mutating func arrive() -> [CheckedContinuation<Void, Never>] {
+            arrivals += 1
+            let count = arrivals
+            let ready = arrivalWaiters.filter { $0.count <= count }
+            arrivalWaiters.removeAll { $0.count <= count }
+            return ready.map(\.continuation)
+        }
+    }
+    private let state = Mutex(State())
+
+    /// Suspends until the gate is open (returns at once when it already is).
+    func pass() async {
+        await withCheckedContinuation { continuation in
+            let (goNow, arrived) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+                if !state.isOpen { state.parked.append(continuation) }
+                return (state.isOpen, state.arrive())
+            }
+            for waiter in arrived { waiter.resume() }
+            if goNow { continuation.resume() }
+        }
+    }
+
+    /// Blocks the calling thread until the gate is open (for synchronous code under test).
+    func passBlocking() {
+        let semaphore = DispatchSemaphore(value: 0)
+        let (goNow, arrived) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+            if !state.isOpen { state.blocked.append(semaphore) }
+            return (state.isOpen, state.arrive())
+        }
+        for waiter in arrived { waiter.resume() }
+        if !goNow { semaphore.wait() }
+    }
+
+    /// Returns once `count` callers have arrived at the gate.
+    func waitForArrivals(_ count: Int) async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.arrivals >= count { return true }
+                state.arrivalWaiters.append((count, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let (parked, blocked) = state.withLock { state in
+            state.isOpen = true
+            defer {
+                state.parked.removeAll()
+                state.blocked.removeAll()
+            }
+            return (state.parked, state.blocked)
+        }
+        for continuation in parked { continuation.resume() }
+        for semaphore in blocked { semaphore.signal() }
+    }
 }

@@ -155,8 +155,9 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
 
     package func writeThrough(_ buffer: UnsafeRawBufferPointer, at offset: UInt64, durable: Bool) throws(BlockError) {
         let alignment = Self.directAlignmentBytes
-        precondition(Int(bitPattern: buffer.baseAddress) % alignment == 0 && buffer.count % alignment == 0
-                     && offset % UInt64(alignment) == 0, "writeThrough needs 4096-aligned memory, length and offset")
+        precondition(Int(bitPattern: buffer.baseAddress) % alignment == 0, "writeThrough needs 4096-aligned memory")
+        precondition(buffer.count % alignment == 0, "writeThrough needs a length in whole 4096-byte blocks")
+        precondition(offset % UInt64(alignment) == 0, "writeThrough needs a 4096-aligned offset")
         let direct = directDescriptor >= 0 && !directRefused.load(ordering: .relaxed)
         if durable && direct && !dsyncRefused.load(ordering: .relaxed) {
             // One syscall and one wake-up instead of a write and an fdatasync.
@@ -349,8 +350,8 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
                 break
             }
             let reaped = Int(curing_reap(ring, &tags, &results, UInt32(capacity)))
-            inFlight -= reaped
-            for slot in 0..<reaped {
+            for slot in 0..<reaped where tags[slot] != Self.droppedTag {
+                inFlight -= 1
                 let index = Int(tags[slot])
                 let outcome = results[slot]
                 if outcome == -EINTR || outcome == -EAGAIN {
@@ -381,11 +382,25 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
                 }
             }
         }
-        // Drain whatever is still in flight before the buffers can be reused.
+        // Before the buffers can be reused: what the kernel did not take (a failed or partial
+        // submit) becomes no-ops that never touch them, and what it took is waited for
+        // without submitting again (a submit that keeps failing would never wait).
+        if curing_sq_pending(ring) > 0 {
+            var dropped = [UInt64](repeating: 0, count: Int(Self.ringEntries))
+            inFlight -= Int(curing_drop_unsubmitted(ring, Self.droppedTag, &dropped, Self.ringEntries))
+        }
         while inFlight > 0 {
-            _ = curing_submit_and_wait(ring, UInt32(inFlight))
-            inFlight -= Int(curing_reap(ring, &tags, &results, UInt32(capacity)))
+            var tag: UInt64 = 0
+            var result: Int32 = 0
+            if curing_wait_one(ring, &tag, &result) < 0 {
+                usleep(1000)
+            } else if tag != Self.droppedTag {
+                inFlight -= 1
+            }
         }
         return failure
     }
+
+    /// The tag of a queued write turned into a no-op after a failed submit.
+    private static let droppedTag = UInt64.max
 }

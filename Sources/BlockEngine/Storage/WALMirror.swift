@@ -12,6 +12,9 @@
 //   after reading the file.
 
 import CBlockSupport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The WAL ring's bytes in memory, addressed by logical ring position.
 final class WALMirror: @unchecked Sendable {
@@ -22,14 +25,20 @@ final class WALMirror: @unchecked Sendable {
     let sizeBytes: UInt64
     private let base: UnsafeMutableRawPointer
 
-    /// Allocates the ring's memory; pages are only backed once touched.
-    init(sizeBytes: UInt64) {
-        precondition(sizeBytes > 0 && sizeBytes % Self.alignmentBytes == 0, "WAL size must be a multiple of 4096")
+    /// Maps the ring's memory: anonymous pages, so it reads as zeros (whatever the log writer
+    /// writes beyond the records is deterministic) and is only backed once touched.
+    init(sizeBytes: UInt64) throws(BlockError) {
+        precondition(sizeBytes > 0, "the WAL is not empty")
+        precondition(sizeBytes % Self.alignmentBytes == 0, "WAL size must be a multiple of 4096")
         self.sizeBytes = sizeBytes
-        base = UnsafeMutableRawPointer.allocate(byteCount: Int(sizeBytes), alignment: Int(Self.alignmentBytes))
+        guard let mapped = mmap(nil, Int(sizeBytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              mapped != MAP_FAILED else {
+            throw .io(operation: "mmap of \(sizeBytes) bytes for the WAL ring", errno: errno)
+        }
+        base = mapped
     }
 
-    deinit { base.deallocate() }
+    deinit { munmap(base, Int(sizeBytes)) }
 
     /// The physical pieces of the logical range `[from, to)`: at most two, split where the
     /// ring wraps; a range longer than the ring is the whole ring once.
@@ -69,6 +78,11 @@ final class WALMirror: @unchecked Sendable {
             done += piece.count
         }
         return crc
+    }
+
+    /// Zeroes the ring's bytes in the logical range `[from, to)`.
+    func zero(from: UInt64, to: UInt64) {
+        for piece in pieces(from: from, to: to) { piece.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 
     /// Copies the ring's bytes at logical `position` into `buffer`.

@@ -26,7 +26,19 @@ int curing_prep_fallocate(curing_t *ring, int fd, int mode, uint64_t offset, uin
 int curing_prep_nop(curing_t *ring, uint64_t tag);
 
 /// Submits queued operations without waiting. Returns the number submitted or a negative errno.
+/// Operations the kernel did not take stay queued (see curing_sq_pending).
 int curing_submit(curing_t *ring);
+
+/// Queued operations the kernel has not taken yet (0 after a submit that took them all).
+unsigned curing_sq_pending(curing_t *ring);
+
+/// Turns every queued operation the kernel has not taken yet into a no-op tagged
+/// `dropped_tag`, so the kernel never touches its buffer (it completes as a no-op whenever a
+/// later submit takes it). Writes the tags of up to `capacity` of them (earlier no-ops
+/// excluded) to `tags` and returns how many it wrote. The caller must be the ring's only
+/// submitter (and the ring has no SQPOLL thread): the kernel reads queued entries only
+/// while a submit runs.
+unsigned curing_drop_unsubmitted(curing_t *ring, uint64_t dropped_tag, uint64_t *tags, unsigned capacity);
 
 /// Blocks until one completion is ready and takes it. Returns 0, or a negative errno.
 int curing_wait_one(curing_t *ring, uint64_t *tag, int32_t *result);
