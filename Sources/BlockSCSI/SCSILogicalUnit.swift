@@ -27,9 +27,11 @@ public enum AsymmetricAccessState: UInt8, Sendable, CaseIterable {
     case transitioning = 0xF
 }
 
-/// Called for PREEMPT AND ABORT with the nexuses whose tasks on `lun` the transport must
-/// abort; the PERSISTENT RESERVE OUT command completes after the call returns.
-public typealias AbortTasksHandler = @Sendable (_ nexuses: Set<ITNexus>, _ lun: UInt64) async -> Void
+/// Called for PREEMPT AND ABORT with the preempted nexuses: the transport aborts their tasks
+/// addressed to `unit` (whatever LUN reaches it) and no others. A nexus names its target, so
+/// the same initiator port logged in to another target keeps its tasks. The PERSISTENT RESERVE
+/// OUT command completes after the call returns.
+public typealias AbortTasksHandler = @Sendable (_ nexuses: Set<ITNexus>, _ unit: SCSILogicalUnit) async -> Void
 
 /// One logical unit: executes SCSI commands against a volume.
 public final class SCSILogicalUnit: Sendable {
@@ -71,6 +73,7 @@ public final class SCSILogicalUnit: Sendable {
         rangeLock = RangeLock(capacity: configuration.maximumWaitingCommands)
         do {
             reservations = try ReservationStore(path: configuration.reservationFilePath,
+                                                targetName: configuration.targetName ?? "",
                                                 maxWaitingCommands: configuration.maximumWaitingCommands,
                                                 logger: configuration.logger)
         } catch {

@@ -26,12 +26,24 @@ final class TemporaryDirectory: Sendable {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
+/// The target every fixture's logical unit belongs to.
+let testTargetName = "iqn.2024-01.test:target"
+
 let nexusA = ITNexus(initiatorName: "iqn.2024-01.test:initiator-a", initiatorSessionID: 0x0002_3D00_0001,
-                     targetPortalGroupTag: 1)
+                     targetName: testTargetName, targetPortalGroupTag: 1)
 let nexusB = ITNexus(initiatorName: "iqn.2024-01.test:initiator-b", initiatorSessionID: 0x0002_3D00_0002,
-                     targetPortalGroupTag: 1)
+                     targetName: testTargetName, targetPortalGroupTag: 1)
 let nexusC = ITNexus(initiatorName: "iqn.2024-01.test:initiator-c", initiatorSessionID: 0x0002_3D00_0003,
-                     targetPortalGroupTag: 1)
+                     targetName: testTargetName, targetPortalGroupTag: 1)
+
+extension ITNexus {
+    /// The same initiator port logged in to `targetName` instead.
+    func through(_ targetName: String) -> ITNexus {
+        var other = self
+        other.targetName = targetName
+        return other
+    }
+}
 
 func quietLogger() -> Logger {
     var logger = Logger(label: "BlockSCSITests")
@@ -78,7 +90,7 @@ final class Fixture: Sendable {
     }
 
     static func configuration(_ directory: TemporaryDirectory, persistReservations: Bool = false) -> SCSILogicalUnitConfiguration {
-        SCSILogicalUnitConfiguration(targetName: "iqn.2024-01.test:target",
+        SCSILogicalUnitConfiguration(targetName: testTargetName,
                                      reservationFilePath: persistReservations ? directory.file("vol.pr") : nil,
                                      maximumWriteSameLengthBytes: 8 << 20, logger: quietLogger())
     }

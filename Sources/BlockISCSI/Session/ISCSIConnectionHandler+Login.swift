@@ -68,7 +68,7 @@ extension ISCSIConnectionHandler {
         let result = server.registry.bind(key: key, requestedTSIH: binding.requestedTSIH, connection: reference)
         if case let .success(tsih) = result {
             let nexus = ITNexus(initiatorName: binding.initiatorName, initiatorSessionID: binding.isid,
-                                targetPortalGroupTag: server.configuration.portalGroupTag)
+                                targetName: binding.targetName ?? "", targetPortalGroupTag: server.configuration.portalGroupTag)
             session = SessionState(tsih: tsih, parameters: binding.parameters, nexus: nexus, target: target)
         }
         return result
