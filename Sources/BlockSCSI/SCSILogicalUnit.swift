@@ -14,6 +14,7 @@
 // - No handler allocates more than `maximumTransferLengthBytes` for one command's data.
 
 import BlockEngine
+import Dispatch
 import Logging
 import NIOCore
 import Synchronization
@@ -54,6 +55,10 @@ public final class SCSILogicalUnit: Sendable {
     let logger: Logger
     let allocator = ByteBufferAllocator()
     let state = Mutex(SharedState())
+    /// Where GET LBA STATUS walks the volume: the walk blocks (index lookups, SEEK_DATA and
+    /// SEEK_HOLE), so it stays off the transport's threads, and one queue per unit lets a
+    /// storm of them take one thread, not one each.
+    let statusQueue = DispatchQueue(label: "BlockSCSI.lba-status")
 
     /// A logical unit over `volume`. Throws `SCSIConfigurationError` for a bad configuration and
     /// `ReservationFileError` when the reservation sidecar exists but cannot be read or is damaged.
@@ -252,7 +257,7 @@ public final class SCSILogicalUnit: Sendable {
         case .synchronizeCache(let extent): return try await synchronizeCache(extent)
         case .prefetch(let extent): return try prefetch(extent)
         case .unmap(let length): return try await unmap(parameterListLength: length, request)
-        case .getLBAStatus(let lba, let length): return try getLBAStatus(lba: lba, allocationLength: length)
+        case .getLBAStatus(let lba, let length): return try await getLBAStatus(lba: lba, allocationLength: length)
         case .modeSense(let command): return try modeSense(command)
         case .modeSelect(let command): return try modeSelect(command, request)
         case .startStopUnit(let start, _, let noFlush): return try await startStopUnit(start: start, noFlush: noFlush)
