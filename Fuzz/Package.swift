@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(name: "swift-block", path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
     ],
     targets: [
         .target(name: "FuzzDriver"),
@@ -24,6 +25,16 @@ let package = Package(
         .executableTarget(
             name: "LoginKeyFuzzer",
             dependencies: ["FuzzDriver", .product(name: "BlockISCSI", package: "swift-block")]
+        ),
+        .executableTarget(
+            name: "ParameterListFuzzer",
+            dependencies: [
+                "FuzzDriver",
+                .product(name: "BlockSCSI", package: "swift-block"),
+                .product(name: "BlockEngine", package: "swift-block"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "CDBFuzzer",
