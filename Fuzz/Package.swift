@@ -2,6 +2,8 @@
 // libFuzzer targets for every parser that takes bytes from the network. Built separately
 // from the main package because a fuzzer has no `main` (libFuzzer provides it):
 //   scripts/fuzz.sh [SECONDS]
+// FuzzSeeds is an ordinary program that writes the committed seed corpora in Corpus/
+// (scripts/fuzz-seeds.sh); it is never built with the fuzzer flags.
 import PackageDescription
 
 let package = Package(
@@ -14,6 +16,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "FuzzDriver"),
+        .executableTarget(name: "FuzzSeeds"),
         .executableTarget(
             name: "PDUFuzzer",
             dependencies: [
