@@ -2,6 +2,8 @@
 // libFuzzer targets for every parser that takes bytes from the network. Built separately
 // from the main package because a fuzzer has no `main` (libFuzzer provides it):
 //   scripts/fuzz.sh [SECONDS]
+// FuzzSeeds is an ordinary program that writes the committed seed corpora in Corpus/
+// (scripts/fuzz-seeds.sh); it is never built with the fuzzer flags.
 import PackageDescription
 
 let package = Package(
@@ -10,9 +12,11 @@ let package = Package(
     dependencies: [
         .package(name: "swift-block", path: ".."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
     ],
     targets: [
         .target(name: "FuzzDriver"),
+        .executableTarget(name: "FuzzSeeds"),
         .executableTarget(
             name: "PDUFuzzer",
             dependencies: [
@@ -24,6 +28,16 @@ let package = Package(
         .executableTarget(
             name: "LoginKeyFuzzer",
             dependencies: ["FuzzDriver", .product(name: "BlockISCSI", package: "swift-block")]
+        ),
+        .executableTarget(
+            name: "ParameterListFuzzer",
+            dependencies: [
+                "FuzzDriver",
+                .product(name: "BlockSCSI", package: "swift-block"),
+                .product(name: "BlockEngine", package: "swift-block"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "CDBFuzzer",

@@ -28,7 +28,7 @@ enum CommandFailure: Error, Sendable, Equatable {
                          fieldPointer: SenseFieldPointer(inCDB: false, byteOffset: UInt16(clamping: byte), bitIndex: bit)))
     }
 
-    /// The failure an engine error becomes (DESIGN.md section 4).
+    /// The failure an engine error becomes (the table in docs/ERRORS.md, kept in `SenseMapping.swift`).
     static func engine(_ error: BlockError, _ direction: TransferDirection) -> CommandFailure {
         check(SenseCode.mapping(error, direction: direction))
     }

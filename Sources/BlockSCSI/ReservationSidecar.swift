@@ -1,8 +1,8 @@
 // The sidecar file that keeps persistent reservations across restarts (APTPL, SPC-4 5.9.5).
 //
-// Format (little-endian), version 1:
+// Format (little-endian), version 2:
 //   0   8  magic "SWBLKPR1"
-//   8   4  format version (1)
+//   8   4  format version (2)
 //   12  4  payload length P (at most `maxPayloadBytes`)
 //   16  P  payload:
 //            1  flags (bit 0: APTPL)
@@ -10,8 +10,11 @@
 //            [1 type, nexus]       when present: type and holder
 //            4  registration count N (at most ReservationState.maxRegistrations)
 //            N × (8 key, nexus)
-//          nexus = 8 ISID, 2 TPGT, 2 name length L (at most 223), L bytes UTF-8 name
+//          nexus = 8 ISID, 2 TPGT, 2 initiator name length L (at most 223), L bytes UTF-8
+//                  initiator name, 2 target name length T (at most 223), T bytes UTF-8 target name
 //   16+P 4 CRC32C of bytes 0 ..< 16+P
+// Version 1 had no target name in a nexus; such a file is still read, its nexuses taking the
+// logical unit's own target name (before version 2 a logical unit had exactly one target).
 //
 // Invariants:
 // - Written atomically: a temporary file is written and fsynced, renamed over the sidecar,
@@ -39,7 +42,7 @@ public enum ReservationFileError: Error, Sendable, Equatable, CustomStringConver
         case let .corrupt(path, reason):
             return "persistent reservation file \(path) is damaged: \(reason)"
         case let .unsupportedVersion(path, version):
-            return "persistent reservation file \(path) has format version \(version); this build reads version \(ReservationSidecar.version)"
+            return "persistent reservation file \(path) has format version \(version); this build reads versions \(ReservationSidecar.readableVersions)"
         case let .io(path, operation, errno):
             return "persistent reservation file \(path): \(operation) failed (errno \(errno))"
         }
@@ -48,7 +51,8 @@ public enum ReservationFileError: Error, Sendable, Equatable, CustomStringConver
 
 enum ReservationSidecar {
     static let magic: [UInt8] = Array("SWBLKPR1".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
+    static let readableVersions: ClosedRange<UInt32> = 1...2
     static let headerBytes = 16
     static let maxPayloadBytes = 1 << 20
     static let maxNameBytes = 223
@@ -79,11 +83,15 @@ enum ReservationSidecar {
     }
 
     private static func appendNexus(_ nexus: ITNexus, to bytes: inout [UInt8]) {
-        let name = Array(nexus.initiatorName.utf8.prefix(maxNameBytes))
+        // Login refuses longer iSCSI names, so nothing is cut here in practice.
+        let initiatorName = Array(nexus.initiatorName.utf8.prefix(maxNameBytes))
+        let targetName = Array(nexus.targetName.utf8.prefix(maxNameBytes))
         appendLE(nexus.initiatorSessionID, to: &bytes)
         appendLE(nexus.targetPortalGroupTag, to: &bytes)
-        appendLE(UInt16(name.count), to: &bytes)
-        bytes.append(contentsOf: name)
+        appendLE(UInt16(initiatorName.count), to: &bytes)
+        bytes.append(contentsOf: initiatorName)
+        appendLE(UInt16(targetName.count), to: &bytes)
+        bytes.append(contentsOf: targetName)
     }
 
     private static func appendLE<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
@@ -92,14 +100,16 @@ enum ReservationSidecar {
 
     // MARK: Decoding
 
-    /// Decodes a whole file; generation starts at 0.
-    static func decode(_ file: [UInt8], path: String) throws(ReservationFileError) -> ReservationState {
+    /// Decodes a whole file; generation starts at 0. A version 1 nexus gets
+    /// `targetNameOfVersion1`.
+    static func decode(_ file: [UInt8], path: String, targetNameOfVersion1: String) throws(ReservationFileError) -> ReservationState {
         var reader = LittleEndianReader(bytes: file, path: path)
         guard file.count >= headerBytes + 4 else { throw .corrupt(path: path, reason: "\(file.count) bytes is shorter than the header") }
         guard Array(file[0..<8]) == magic else { throw .corrupt(path: path, reason: "bad magic") }
         reader.offset = 8
         let foundVersion = try reader.read(UInt32.self)
-        guard foundVersion == version else { throw .unsupportedVersion(path: path, version: foundVersion) }
+        guard readableVersions.contains(foundVersion) else { throw .unsupportedVersion(path: path, version: foundVersion) }
+        let versionOneTarget = foundVersion == 1 ? targetNameOfVersion1 : nil
         let payloadBytes = Int(try reader.read(UInt32.self))
         guard payloadBytes <= maxPayloadBytes, file.count == headerBytes + payloadBytes + 4 else {
             throw .corrupt(path: path, reason: "payload length \(payloadBytes) does not match the file size \(file.count)")
@@ -121,7 +131,7 @@ enum ReservationSidecar {
             guard let type = PersistentReservationType(rawValue: rawType) else {
                 throw .corrupt(path: path, reason: "unknown reservation type \(rawType)")
             }
-            state.reservation = PersistentReservation(type: type, holder: try readNexus(&reader))
+            state.reservation = PersistentReservation(type: type, holder: try readNexus(&reader, versionOneTarget))
         case let other:
             throw .corrupt(path: path, reason: "reservation marker \(other)")
         }
@@ -129,21 +139,29 @@ enum ReservationSidecar {
         guard count <= ReservationState.maxRegistrations else { throw .corrupt(path: path, reason: "\(count) registrations") }
         for _ in 0..<count {
             let key = try reader.read(UInt64.self)
-            state.registrations.append(PersistentRegistration(nexus: try readNexus(&reader), key: key))
+            state.registrations.append(PersistentRegistration(nexus: try readNexus(&reader, versionOneTarget), key: key))
         }
         guard reader.offset == reader.limit else { throw .corrupt(path: path, reason: "trailing bytes in the payload") }
         guard isConsistent(state) else { throw .corrupt(path: path, reason: "registrations and reservation disagree") }
         return state
     }
 
-    private static func readNexus(_ reader: inout LittleEndianReader) throws(ReservationFileError) -> ITNexus {
+    /// One nexus; `versionOneTarget` is the target name of a version 1 file (which stored none).
+    private static func readNexus(_ reader: inout LittleEndianReader,
+                                  _ versionOneTarget: String?) throws(ReservationFileError) -> ITNexus {
         let isid = try reader.read(UInt64.self)
         let tag = try reader.read(UInt16.self)
-        let length = Int(try reader.read(UInt16.self))
-        guard length <= maxNameBytes else { throw .corrupt(path: reader.path, reason: "initiator name of \(length) bytes") }
-        let name = try reader.take(length)
-        return ITNexus(initiatorName: String(decoding: name, as: UTF8.self), initiatorSessionID: isid,
+        let initiatorName = try readName(&reader, "initiator")
+        var targetName = versionOneTarget ?? ""
+        if versionOneTarget == nil { targetName = try readName(&reader, "target") }
+        return ITNexus(initiatorName: initiatorName, initiatorSessionID: isid, targetName: targetName,
                        targetPortalGroupTag: tag)
+    }
+
+    private static func readName(_ reader: inout LittleEndianReader, _ what: String) throws(ReservationFileError) -> String {
+        let length = Int(try reader.read(UInt16.self))
+        guard length <= maxNameBytes else { throw .corrupt(path: reader.path, reason: "\(what) name of \(length) bytes") }
+        return String(decoding: try reader.take(length), as: UTF8.self)
     }
 
     /// The state-machine invariants, checked without asserting (the input is untrusted).
@@ -156,8 +174,8 @@ enum ReservationSidecar {
 
     // MARK: File I/O
 
-    /// The file's state, or nil when it does not exist.
-    static func load(path: String) throws(ReservationFileError) -> ReservationState? {
+    /// The file's state, or nil when it does not exist (see `decode` for `targetNameOfVersion1`).
+    static func load(path: String, targetNameOfVersion1: String) throws(ReservationFileError) -> ReservationState? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         if descriptor < 0 {
             if errno == ENOENT { return nil }
@@ -178,7 +196,7 @@ enum ReservationSidecar {
                 throw .corrupt(path: path, reason: "larger than the format allows")
             }
         }
-        return try decode(file, path: path)
+        return try decode(file, path: path, targetNameOfVersion1: targetNameOfVersion1)
     }
 
     /// Replaces the file with `state` atomically and durably.

@@ -21,12 +21,13 @@ final class ReservationStore: Sendable {
     private let logger: Logger
     let path: String?
 
-    /// Loads the sidecar at `path` (nil: nothing is persisted).
-    init(path: String?, maxWaitingCommands: Int, logger: Logger) throws(ReservationFileError) {
+    /// Loads the sidecar at `path` (nil: nothing is persisted). `targetName` is the logical
+    /// unit's target, which the nexuses of an old (version 1) file belong to.
+    init(path: String?, targetName: String, maxWaitingCommands: Int, logger: Logger) throws(ReservationFileError) {
         self.path = path
         self.logger = logger
         serializer = RangeLock(capacity: maxWaitingCommands)
-        let loaded = try path.flatMap { (path) throws(ReservationFileError) in try ReservationSidecar.load(path: path) }
+        let loaded = try path.flatMap { (path) throws(ReservationFileError) in try ReservationSidecar.load(path: path, targetNameOfVersion1: targetName) }
         var initial = loaded ?? ReservationState()
         if !initial.persistThroughPowerLoss { initial = ReservationState() }
         initial.checkInvariants()

@@ -5,16 +5,24 @@
 // - WRITE SAME writes its block with one engine call per `writeSameChunkBytes`, never one per
 //   block; with UNMAP (thin units only) it deallocates instead.
 // - UNMAP validates the whole parameter list before deallocating anything.
-// - GET LBA STATUS looks at no more than `lbaStatusWindowBlocks` blocks and returns at most
-//   `maxLBAStatusDescriptors` descriptors, whatever the allocation length.
+// - GET LBA STATUS looks at no more than `lbaStatusWindowBlocks` blocks, in steps that stop
+//   once the descriptors the allocation length has room for (at most `maxLBAStatusDescriptors`)
+//   are known, and each step asks the engine about at most `lbaStatusMaxChunkBlocks` blocks.
+//   The walk (index lookups, SEEK_DATA/SEEK_HOLE) blocks, so it runs on the unit's
+//   `statusQueue`, never on the caller's thread (a transport's network event loop).
 
 import BlockEngine
+import Dispatch
 import NIOCore
 
 extension SCSILogicalUnit {
     static let writeSameChunkBytes = 1 << 20
     static let lbaStatusWindowBlocks: UInt64 = 1 << 24
     static let maxLBAStatusDescriptors = 1024
+    /// The walk asks for this many blocks first and doubles each step up to the maximum: a
+    /// short answer costs a short walk, a long run costs few steps.
+    static let lbaStatusFirstChunkBlocks: UInt64 = 1024
+    static let lbaStatusMaxChunkBlocks: UInt64 = 1 << 16
 
     func writeSame(_ command: WriteSameCommand, _ request: SCSICommandRequest) async throws(CommandFailure) -> SCSIResult {
         // The Data-Out must be exactly one block (unless NDOB) before anything else is judged.
@@ -96,37 +104,69 @@ extension SCSILogicalUnit {
     }
 
     /// GET LBA STATUS (SBC-4 5.7): mapped and deallocated runs from the starting LBA on.
-    func getLBAStatus(lba: UInt64, allocationLength: Int) throws(CommandFailure) -> SCSIResult {
+    func getLBAStatus(lba: UInt64, allocationLength: Int) async throws(CommandFailure) -> SCSIResult {
         let capacity = capacityBlocks
         guard lba < capacity else { throw .lbaOutOfRange }
-        let window = min(capacity - lba, Self.lbaStatusWindowBlocks)
-        let extents: [BlockStatusExtent]
-        if configuration.thinProvisioning {
-            extents = try engineCall(.read) { () throws(BlockError) in try backend.blockStatus(at: lba, blockCount: window) }
-        } else {
-            extents = [BlockStatusExtent(lba: lba, blockCount: window, provisioning: .mapped)]
-        }
+        let end = lba + min(capacity - lba, Self.lbaStatusWindowBlocks)
+        // At least one descriptor, so even a header-only answer says how much there is.
         let limit = max(1, min(Self.maxLBAStatusDescriptors, (allocationLength - 8) / 16))
-        var descriptors: [UInt8] = []
-        var count = 0
-        outer: for extent in extents {
-            var start = extent.lba
-            var remaining = extent.blockCount
-            while remaining > 0 {
-                guard count < limit else { break outer }
-                let length = min(remaining, UInt64(UInt32.max))
-                descriptors.appendBigEndian(start)
-                descriptors.appendBigEndian(UInt32(length))
-                descriptors.append(extent.provisioning == .mapped ? 0x00 : 0x01)  // PROVISIONING STATUS
-                descriptors.append(contentsOf: [0, 0, 0])
-                start += length
-                remaining -= length
-                count += 1
-            }
+        let runs: [BlockStatusExtent]
+        if configuration.thinProvisioning {
+            runs = try await onStatusQueue { () throws(CommandFailure) in try self.lbaStatusRuns(lba..<end, limit: limit) }
+        } else {
+            runs = [BlockStatusExtent(lba: lba, blockCount: end - lba, provisioning: .mapped)]
         }
         var data: [UInt8] = []
-        data.appendBigEndian(UInt32(descriptors.count + 4))  // PARAMETER DATA LENGTH: bytes after it
+        data.appendBigEndian(UInt32(4 + 16 * runs.count))  // PARAMETER DATA LENGTH: bytes after it
         data.append(contentsOf: [0, 0, 0, 0])
-        return dataIn(data + descriptors, allocationLength: allocationLength)
+        for run in runs {
+            data.appendBigEndian(run.lba)
+            data.appendBigEndian(UInt32(run.blockCount))    // the window keeps a run below 2^32 blocks
+            data.append(run.provisioning == .mapped ? 0x00 : 0x01)  // PROVISIONING STATUS
+            data.append(contentsOf: [0, 0, 0])
+        }
+        return dataIn(data, allocationLength: allocationLength)
+    }
+
+    /// The first `limit` runs of one provisioning status in `range`, asking the engine in
+    /// growing steps and stopping as soon as the `limit`th run is known to end.
+    private func lbaStatusRuns(_ range: Range<UInt64>, limit: Int) throws(CommandFailure) -> [BlockStatusExtent] {
+        assert(range.count <= Self.lbaStatusWindowBlocks && Self.lbaStatusWindowBlocks < 1 << 32, "runs fit 32 bits")
+        var runs: [BlockStatusExtent] = []
+        var cursor = range.lowerBound
+        var step = Self.lbaStatusFirstChunkBlocks
+        // A run is complete once another one starts after it (or the range ends).
+        while cursor < range.upperBound && runs.count <= limit {
+            let count = min(step, range.upperBound - cursor)
+            let extents = try engineCall(.read) { () throws(BlockError) in
+                try backend.blockStatus(at: cursor, blockCount: count)
+            }
+            for extent in extents {
+                if let last = runs.last, last.provisioning == extent.provisioning {
+                    runs[runs.count - 1].blockCount += extent.blockCount
+                } else {
+                    runs.append(extent)
+                }
+            }
+            cursor += count
+            step = min(step * 2, Self.lbaStatusMaxChunkBlocks)
+        }
+        return Array(runs.prefix(limit))
+    }
+
+    /// Runs `body` on the status queue and returns its outcome to the calling task.
+    private func onStatusQueue<T: Sendable>(
+        _ body: @escaping @Sendable () throws(CommandFailure) -> T
+    ) async throws(CommandFailure) -> T {
+        let outcome: Result<T, CommandFailure> = await withCheckedContinuation { continuation in
+            statusQueue.async {
+                do throws(CommandFailure) {
+                    continuation.resume(returning: .success(try body()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try outcome.get()
     }
 }

@@ -66,7 +66,7 @@ extension SCSILogicalUnit {
         }
         if !effects.abortedNexuses.isEmpty {
             if let handler {
-                await handler(effects.abortedNexuses, request.lun)
+                await handler(effects.abortedNexuses, self)
             } else {
                 logger.warning("PREEMPT AND ABORT without an abort handler: tasks were not aborted")
             }

@@ -14,6 +14,7 @@
 // - No handler allocates more than `maximumTransferLengthBytes` for one command's data.
 
 import BlockEngine
+import Dispatch
 import Logging
 import NIOCore
 import Synchronization
@@ -27,9 +28,11 @@ public enum AsymmetricAccessState: UInt8, Sendable, CaseIterable {
     case transitioning = 0xF
 }
 
-/// Called for PREEMPT AND ABORT with the nexuses whose tasks on `lun` the transport must
-/// abort; the PERSISTENT RESERVE OUT command completes after the call returns.
-public typealias AbortTasksHandler = @Sendable (_ nexuses: Set<ITNexus>, _ lun: UInt64) async -> Void
+/// Called for PREEMPT AND ABORT with the preempted nexuses: the transport aborts their tasks
+/// addressed to `unit` (whatever LUN reaches it) and no others. A nexus names its target, so
+/// the same initiator port logged in to another target keeps its tasks. The PERSISTENT RESERVE
+/// OUT command completes after the call returns.
+public typealias AbortTasksHandler = @Sendable (_ nexuses: Set<ITNexus>, _ unit: SCSILogicalUnit) async -> Void
 
 /// One logical unit: executes SCSI commands against a volume.
 public final class SCSILogicalUnit: Sendable {
@@ -52,6 +55,10 @@ public final class SCSILogicalUnit: Sendable {
     let logger: Logger
     let allocator = ByteBufferAllocator()
     let state = Mutex(SharedState())
+    /// Where GET LBA STATUS walks the volume: the walk blocks (index lookups, SEEK_DATA and
+    /// SEEK_HOLE), so it stays off the transport's threads, and one queue per unit lets a
+    /// storm of them take one thread, not one each.
+    let statusQueue = DispatchQueue(label: "BlockSCSI.lba-status")
 
     /// A logical unit over `volume`. Throws `SCSIConfigurationError` for a bad configuration and
     /// `ReservationFileError` when the reservation sidecar exists but cannot be read or is damaged.
@@ -71,6 +78,7 @@ public final class SCSILogicalUnit: Sendable {
         rangeLock = RangeLock(capacity: configuration.maximumWaitingCommands)
         do {
             reservations = try ReservationStore(path: configuration.reservationFilePath,
+                                                targetName: configuration.targetName ?? "",
                                                 maxWaitingCommands: configuration.maximumWaitingCommands,
                                                 logger: configuration.logger)
         } catch {
@@ -249,7 +257,7 @@ public final class SCSILogicalUnit: Sendable {
         case .synchronizeCache(let extent): return try await synchronizeCache(extent)
         case .prefetch(let extent): return try prefetch(extent)
         case .unmap(let length): return try await unmap(parameterListLength: length, request)
-        case .getLBAStatus(let lba, let length): return try getLBAStatus(lba: lba, allocationLength: length)
+        case .getLBAStatus(let lba, let length): return try await getLBAStatus(lba: lba, allocationLength: length)
         case .modeSense(let command): return try modeSense(command)
         case .modeSelect(let command): return try modeSelect(command, request)
         case .startStopUnit(let start, _, let noFlush): return try await startStopUnit(start: start, noFlush: noFlush)

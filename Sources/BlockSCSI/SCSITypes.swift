@@ -8,18 +8,23 @@
 import NIOCore
 
 /// An I_T nexus: one initiator port (iSCSI: initiator name plus ISID) talking to one target
-/// port (iSCSI: the target portal group).
+/// port (iSCSI: target name plus portal group tag). The same initiator port logged in to two
+/// targets is two nexuses: registrations, reservations, unit attentions and task aborts of
+/// one never touch the other.
 public struct ITNexus: Hashable, Sendable, CustomStringConvertible {
     /// The iSCSI initiator name, as given at login.
     public var initiatorName: String
     /// The ISID (48 bits).
     public var initiatorSessionID: UInt64
+    /// The iSCSI target name the session logged in to.
+    public var targetName: String
     /// The target portal group tag of the session.
     public var targetPortalGroupTag: UInt16
 
-    public init(initiatorName: String, initiatorSessionID: UInt64, targetPortalGroupTag: UInt16) {
+    public init(initiatorName: String, initiatorSessionID: UInt64, targetName: String, targetPortalGroupTag: UInt16) {
         self.initiatorName = initiatorName
         self.initiatorSessionID = initiatorSessionID & 0xFFFF_FFFF_FFFF
+        self.targetName = targetName
         self.targetPortalGroupTag = targetPortalGroupTag
     }
 
@@ -28,9 +33,12 @@ public struct ITNexus: Hashable, Sendable, CustomStringConvertible {
         initiatorName + ",i,0x" + hexDigits(initiatorSessionID, width: 12)
     }
 
-    public var description: String {
-        initiatorPortName + ",t,0x" + hexDigits(UInt64(targetPortalGroupTag), width: 4)
+    /// The iSCSI target port name: `name,t,0x<4 hex digits of TPGT>` (RFC 7143 section 10.19).
+    public var targetPortName: String {
+        targetName + ",t,0x" + hexDigits(UInt64(targetPortalGroupTag), width: 4)
     }
+
+    public var description: String { initiatorPortName + " -> " + targetPortName }
 }
 
 /// SCSI status codes (SAM-5 table 39).

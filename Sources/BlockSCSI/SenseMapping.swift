@@ -1,4 +1,4 @@
-// Engine errors as SCSI status and sense (DESIGN.md section 4, docs/ERRORS.md), and the sense
+// Engine errors as SCSI status and sense (the table in docs/ERRORS.md), and the sense
 // codes the command layer itself reports. The one place that decides what an initiator sees
 // when the engine says no.
 

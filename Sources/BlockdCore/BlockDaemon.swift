@@ -29,6 +29,13 @@ public final class BlockDaemon: Service, Sendable {
     }
 
     public func run() async throws {
+        // A start that fails ends `boundPorts` too, so nobody waits for a port forever.
+        defer { started.finish() }
+        // Before anything is created or opened: a CHAP setting that would not be applied
+        // leaves its target open, so it stops the start.
+        for warning in try configuration.checkCHAP(volumeNames: volumeNamesToServe()) {
+            logger.warning("weak CHAP setting", metadata: ["setting": "\(warning)"])
+        }
         let volumes = try await openVolumes()
         var targets: [ISCSITargetDefinition] = []
         for (name, volume) in volumes {
@@ -100,6 +107,15 @@ public final class BlockDaemon: Service, Sendable {
             }
         }
         return volumes
+    }
+
+    /// The volumes `run` would serve: the valid names of the volume files in the data
+    /// directory (which may not exist yet) and the volumes `--create` makes.
+    func volumeNamesToServe() -> Set<String> {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: configuration.dataDirectory)) ?? []
+        let existing = files.filter { $0.hasSuffix(VolumeNames.fileExtension) }
+            .map { String($0.dropLast(VolumeNames.fileExtension.count)) }
+        return Set(existing.filter(VolumeNames.isValid) + configuration.creates.map(\.name))
     }
 
     func makeTarget(name: String, volume: Volume) throws -> ISCSITargetDefinition {

@@ -15,7 +15,8 @@ public struct ServeConfiguration: Sendable {
     public var creates: [(name: String, sizeBytes: UInt64)]
     /// Geometry of volumes `creates` makes.
     public var newVolume: VolumeConfiguration
-    /// CHAP the initiator must pass, per volume name (`*` for every target).
+    /// CHAP the initiator must pass, per volume name (`*` for every target). Checked at
+    /// start-up by `checkCHAP`.
     public var initiatorCHAP: [String: CHAPCredentials]
     /// The target's own CHAP identity for mutual CHAP, per volume name (`*` for every target).
     public var targetCHAP: [String: CHAPCredentials]
@@ -80,23 +81,6 @@ public enum VolumeNames {
         } catch {
             throw .invalidArgument(error.description)
         }
-    }
-
-    /// `USER:SECRET`, optionally prefixed `VOLUME=`.
-    public static func parseCHAP(_ text: String) throws(ServeError) -> (volume: String, credentials: CHAPCredentials) {
-        var rest = Substring(text)
-        var volume = "*"
-        if let equals = rest.firstIndex(of: "=") {
-            volume = String(rest[..<equals])
-            rest = rest[rest.index(after: equals)...]
-        }
-        guard let colon = rest.firstIndex(of: ":"), colon != rest.startIndex, rest.index(after: colon) != rest.endIndex else {
-            throw .invalidArgument("CHAP credentials must look like [VOLUME=]USER:SECRET")
-        }
-        let secret = String(rest[rest.index(after: colon)...])
-        // RFC 7143 section 12.1.3: secrets of at least 12 bytes are RECOMMENDED; libiscsi and
-        // Linux accept shorter ones, so only an empty secret is refused.
-        return (volume, CHAPCredentials(username: String(rest[..<colon]), secret: secret))
     }
 }
 

@@ -140,13 +140,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "WAL size of created volumes.")
     var walSize: ByteSize = ByteSize(bytes: 64 << 20)
 
-    @Option(name: .long, help: "CHAP an initiator must pass: [VOLUME=]USER:SECRET (repeatable; no VOLUME = all).")
+    @Option(name: .long, help: """
+        CHAP an initiator must pass: [VOLUME=]USER:SECRET, or USER:@FILE to read the secret from FILE \
+        (repeatable; no VOLUME = every volume).
+        """)
     var chap: [String] = []
 
-    @Option(name: .long, help: "The target's CHAP identity for mutual CHAP: [VOLUME=]USER:SECRET (repeatable).")
+    @Option(name: .long, help: "The target's CHAP identity for mutual CHAP: [VOLUME=]USER:SECRET or USER:@FILE (repeatable).")
     var mutualChap: [String] = []
 
-    @Option(name: .long, help: "CHAP for discovery sessions: USER:SECRET.")
+    @Option(name: .long, help: "CHAP for discovery sessions: USER:SECRET or USER:@FILE.")
     var discoveryChap: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -169,15 +172,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.creates = try create.map { (text) throws(ServeError) in try VolumeNames.parseCreate(text) }
             configuration.newVolume = VolumeConfiguration(sizeBytes: 1 << 30, blockSizeBytes: blockSize,
                                                           walSizeBytes: walSize.bytes)
-            for entry in chap {
-                let (volume, credentials) = try VolumeNames.parseCHAP(entry)
-                configuration.initiatorCHAP[volume] = credentials
-            }
-            for entry in mutualChap {
-                let (volume, credentials) = try VolumeNames.parseCHAP(entry)
-                configuration.targetCHAP[volume] = credentials
-            }
-            if let discoveryChap { configuration.discoveryCHAP = try VolumeNames.parseCHAP(discoveryChap).credentials }
+            try configuration.applyCHAPOptions(chap: chap, mutualChap: mutualChap, discoveryChap: discoveryChap)
             for (name, size) in configuration.creates {
                 var geometry = configuration.newVolume
                 geometry.sizeBytes = size

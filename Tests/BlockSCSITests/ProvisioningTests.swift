@@ -152,4 +152,60 @@ import Testing
         expectSense(await fixture.send(CDB.getLBAStatus(lba: UInt64.max)), .lbaOutOfRange)
         try await fixture.close()
     }
+
+    /// A logical unit over a `RecordingBackend`, with its unit attention consumed.
+    private func recorded() async throws -> (Fixture, RecordingBackend) {
+        let fixture = try await Fixture.make()
+        let backend = RecordingBackend(volume: fixture.volume)
+        let unit = try SCSILogicalUnit(backend: backend, configuration: Fixture.configuration(fixture.directory))
+        let lu = Fixture(directory: fixture.directory, volume: fixture.volume, unit: unit)
+        await lu.clearAttentions()
+        return (lu, backend)
+    }
+
+    @Test func getLBAStatusWalksNoFurtherThanTheAllocationLengthNeeds() async throws {
+        let (lu, backend) = try await recorded()
+        // 32 runs in the first 32 blocks: every even block mapped, every odd one not.
+        for lba in stride(from: UInt64(0), to: 32, by: 2) {
+            expectGood(await lu.send(CDB.write10(lba: lba, blocks: 1), data: pattern(tag: 18, blocks: 1)))
+        }
+        let response = await lu.send(CDB.getLBAStatus(lba: 0, allocation: 8 + 2 * 16))
+        expectGood(response)
+        #expect(response.data.count == 8 + 2 * 16)
+        #expect(response.data.loadBigEndian(UInt64.self, at: 24) == 1)    // the second run starts at LBA 1
+        let walkedBlocks = backend.statusQueries.reduce(0) { $0 + $1.blockCount }
+        #expect(walkedBlocks <= SCSILogicalUnit.lbaStatusFirstChunkBlocks, "walked \(walkedBlocks) blocks for 2 descriptors")
+        try await lu.close()
+    }
+
+    @Test func getLBAStatusJoinsARunThatSpansSeveralWalkSteps() async throws {
+        let (lu, _) = try await recorded()
+        let mappedBlocks = 3 * SCSILogicalUnit.lbaStatusFirstChunkBlocks
+        expectGood(await lu.send(CDB.write16(lba: 0, blocks: mappedBlocks), data: pattern(tag: 19, blocks: Int(mappedBlocks))))
+        let data = await lu.send(CDB.getLBAStatus(lba: 0, allocation: 8 + 3 * 16)).data
+        #expect(data.loadBigEndian(UInt32.self, at: 0) == 4 + 2 * 16)      // two runs: mapped, then the rest
+        #expect(data.loadBigEndian(UInt64.self, at: 8) == 0)
+        #expect(data.loadBigEndian(UInt32.self, at: 16) == UInt32(mappedBlocks))
+        #expect(data[20] & 0x0F == 0)
+        #expect(data.loadBigEndian(UInt64.self, at: 24) == mappedBlocks)
+        #expect(data.loadBigEndian(UInt32.self, at: 32) == UInt32(Fixture.blockCount - mappedBlocks))
+        #expect(data[36] & 0x0F == 1)
+        try await lu.close()
+    }
+
+    @Test func getLBAStatusWalksOffTheTransportsLoop() async throws {
+        let (lu, backend) = try await recorded()
+        let command = request(CDB.getLBAStatus(lba: 0))
+        #expect(lu.unit.executeWithoutWaiting(command) == nil, "never answered synchronously")
+        let loop = LoopStandIn()
+        let ranOnLoop = await withTaskExecutorPreference(loop) { () async -> Bool in
+            let onLoop = LoopStandIn.isCurrent
+            expectGood(Response(await lu.unit.execute(command)))
+            return onLoop
+        }
+        #expect(ranOnLoop, "the command itself ran on the stand-in loop")
+        #expect(!backend.statusQueries.isEmpty)
+        #expect(backend.statusQueries.allSatisfy { !$0.onLoop }, "the walk ran on the loop")
+        try await lu.close()
+    }
 }

@@ -111,22 +111,46 @@ import Testing
         state.registrations = [PersistentRegistration(nexus: nexusA, key: 1), PersistentRegistration(nexus: nexusB, key: 2)]
         state.reservation = PersistentReservation(type: .exclusiveAccessRegistrantsOnly, holder: nexusB)
         let bytes = ReservationSidecar.encode(state)
-        #expect(try ReservationSidecar.decode(bytes, path: "t") == state)
+        #expect(try ReservationSidecar.decode(bytes, path: "t", targetNameOfVersion1: testTargetName) == state)
         for index in bytes.indices {
             for bit in 0..<8 {
                 var damaged = bytes
                 damaged[index] ^= 1 << bit
-                #expect(throws: ReservationFileError.self) { try ReservationSidecar.decode(damaged, path: "t") }
+                #expect(throws: ReservationFileError.self) { try ReservationSidecar.decode(damaged, path: "t", targetNameOfVersion1: testTargetName) }
             }
         }
         for length in 0..<bytes.count {
-            #expect(throws: ReservationFileError.self) { try ReservationSidecar.decode(Array(bytes.prefix(length)), path: "t") }
+            #expect(throws: ReservationFileError.self) { try ReservationSidecar.decode(Array(bytes.prefix(length)), path: "t", targetNameOfVersion1: testTargetName) }
         }
         var future = bytes
-        future[8] = 2
-        #expect(throws: ReservationFileError.unsupportedVersion(path: "t", version: 2)) {
-            try ReservationSidecar.decode(future, path: "t")
+        future[8] = 3
+        #expect(throws: ReservationFileError.unsupportedVersion(path: "t", version: 3)) {
+            try ReservationSidecar.decode(future, path: "t", targetNameOfVersion1: testTargetName)
         }
+    }
+
+    @Test func theTargetOfEachNexusIsKeptAndVersionOneFilesGetTheUnitsTarget() throws {
+        var state = ReservationState()
+        state.persistThroughPowerLoss = true
+        let elsewhere = nexusA.through("iqn.2024-01.test:other-target")
+        state.registrations = [PersistentRegistration(nexus: nexusA, key: 1), PersistentRegistration(nexus: elsewhere, key: 2)]
+        state.reservation = PersistentReservation(type: .writeExclusive, holder: elsewhere)
+        let decoded = try ReservationSidecar.decode(ReservationSidecar.encode(state), path: "t", targetNameOfVersion1: "unused")
+        #expect(decoded == state)
+
+        // A version 1 file (no target names) written by hand: B registered with key 7, APTPL.
+        var payload: [UInt8] = [1, 0] + le(UInt32(1)) + le(UInt64(7))
+        payload += le(nexusB.initiatorSessionID) + le(nexusB.targetPortalGroupTag)
+        payload += le(UInt16(nexusB.initiatorName.utf8.count)) + Array(nexusB.initiatorName.utf8)
+        var file = Array("SWBLKPR1".utf8) + le(UInt32(1)) + le(UInt32(payload.count)) + payload
+        file += le(CRC32C.checksum(file))
+        let old = try ReservationSidecar.decode(file, path: "t", targetNameOfVersion1: testTargetName)
+        #expect(old.registrations == [PersistentRegistration(nexus: nexusB, key: 7)])
+        #expect(old.persistThroughPowerLoss)
+    }
+
+    private func le<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
+        withUnsafeBytes(of: value.littleEndian) { Array($0) }
     }
 
     @Test func crc32cCheckValue() {

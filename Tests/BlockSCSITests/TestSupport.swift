@@ -26,12 +26,24 @@ final class TemporaryDirectory: Sendable {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
+/// The target every fixture's logical unit belongs to.
+let testTargetName = "iqn.2024-01.test:target"
+
 let nexusA = ITNexus(initiatorName: "iqn.2024-01.test:initiator-a", initiatorSessionID: 0x0002_3D00_0001,
-                     targetPortalGroupTag: 1)
+                     targetName: testTargetName, targetPortalGroupTag: 1)
 let nexusB = ITNexus(initiatorName: "iqn.2024-01.test:initiator-b", initiatorSessionID: 0x0002_3D00_0002,
-                     targetPortalGroupTag: 1)
+                     targetName: testTargetName, targetPortalGroupTag: 1)
 let nexusC = ITNexus(initiatorName: "iqn.2024-01.test:initiator-c", initiatorSessionID: 0x0002_3D00_0003,
-                     targetPortalGroupTag: 1)
+                     targetName: testTargetName, targetPortalGroupTag: 1)
+
+extension ITNexus {
+    /// The same initiator port logged in to `targetName` instead.
+    func through(_ targetName: String) -> ITNexus {
+        var other = self
+        other.targetName = targetName
+        return other
+    }
+}
 
 func quietLogger() -> Logger {
     var logger = Logger(label: "BlockSCSITests")
@@ -78,7 +90,7 @@ final class Fixture: Sendable {
     }
 
     static func configuration(_ directory: TemporaryDirectory, persistReservations: Bool = false) -> SCSILogicalUnitConfiguration {
-        SCSILogicalUnitConfiguration(targetName: "iqn.2024-01.test:target",
+        SCSILogicalUnitConfiguration(targetName: testTargetName,
                                      reservationFilePath: persistReservations ? directory.file("vol.pr") : nil,
                                      maximumWriteSameLengthBytes: 8 << 20, logger: quietLogger())
     }
@@ -170,14 +182,23 @@ final class RecordingBackend: LogicalUnitBackend {
         var fua: Bool
     }
 
+    /// One `blockStatus` call: its range, and whether it ran on a `LoopStandIn`.
+    struct StatusQuery: Equatable, Sendable {
+        var lba: UInt64
+        var blockCount: UInt64
+        var onLoop: Bool
+    }
+
     let volume: Volume
     private let records = Mutex<[WriteRecord]>([])
+    private let statusRecords = Mutex<[StatusQuery]>([])
     private let flushCount = Mutex(0)
     private let flushFailure = Mutex<BlockError?>(nil)
 
     init(volume: Volume) { self.volume = volume }
 
     var writes: [WriteRecord] { records.withLock { $0 } }
+    var statusQueries: [StatusQuery] { statusRecords.withLock { $0 } }
     var flushes: Int { flushCount.withLock { $0 } }
     func failFlushes(with error: BlockError?) { flushFailure.withLock { $0 = error } }
 
@@ -221,8 +242,27 @@ final class RecordingBackend: LogicalUnitBackend {
     }
 
     func blockStatus(at lba: UInt64, blockCount: UInt64) throws(BlockError) -> [BlockStatusExtent] {
-        try volume.blockStatus(at: lba, blockCount: blockCount)
+        statusRecords.withLock { $0.append(StatusQuery(lba: lba, blockCount: blockCount, onLoop: LoopStandIn.isCurrent)) }
+        return try volume.blockStatus(at: lba, blockCount: blockCount)
     }
+}
+
+/// A task executor on one serial queue, standing in for a transport's network event loop
+/// (whose commands run with it as their executor preference).
+final class LoopStandIn: TaskExecutor {
+    private static let marker = DispatchSpecificKey<Bool>()
+    private let queue = DispatchQueue(label: "loop-stand-in")
+
+    init() { queue.setSpecific(key: Self.marker, value: true) }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
+    }
+
+    /// True on the thread of any `LoopStandIn`.
+    static var isCurrent: Bool { DispatchQueue.getSpecific(key: marker) == true }
 }
 
 /// A mutable value shared between test tasks (a local `Mutex` cannot be captured by them).

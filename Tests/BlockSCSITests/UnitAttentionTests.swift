@@ -12,7 +12,7 @@ import Testing
         expectGood(await fixture.send(CDB.read10(lba: 0, blocks: 1), from: nexusA))
         // Another nexus (same initiator name, another ISID counts as new) gets its own.
         let sameNameOtherSession = ITNexus(initiatorName: nexusA.initiatorName, initiatorSessionID: 99,
-                                           targetPortalGroupTag: 1)
+                                           targetName: testTargetName, targetPortalGroupTag: 1)
         expectSense(await fixture.send(CDB.read10(lba: 0, blocks: 1), from: sameNameOtherSession), .powerOnResetOccurred)
         expectGood(await fixture.send(CDB.read10(lba: 0, blocks: 1), from: sameNameOtherSession))
         try await fixture.close()

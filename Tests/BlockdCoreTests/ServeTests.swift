@@ -43,9 +43,10 @@ struct ServeTests {
         #expect(create.name == "demo" && create.sizeBytes == 1 << 30)
         #expect(throws: ServeError.self) { try VolumeNames.parseCreate("bad/name:1GiB") }
         #expect(throws: ServeError.self) { try VolumeNames.parseCreate("nosize") }
-        let chap = try VolumeNames.parseCHAP("demo=alice:secret")
+        let chap = try CHAPOption.parse("demo=alice:secret", option: "--chap")
         #expect(chap.volume == "demo" && chap.credentials.username == "alice" && chap.credentials.secret == "secret")
-        #expect(try VolumeNames.parseCHAP("bob:pw").volume == "*")
-        #expect(throws: ServeError.self) { try VolumeNames.parseCHAP("nocolon") }
+        #expect(try CHAPOption.parse("bob:pw", option: "--chap").volume == "*")
+        #expect(try CHAPOption.parse("bob:pw=with:colons", option: "--chap").credentials.secret == "pw=with:colons")
+        #expect(throws: ServeError.self) { try CHAPOption.parse("nocolon", option: "--chap") }
     }
 }

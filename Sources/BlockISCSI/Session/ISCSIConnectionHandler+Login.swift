@@ -95,7 +95,7 @@ extension ISCSIConnectionHandler {
             return .failure(status)
         case let .success((tsih, replaced)):
             let nexus = ITNexus(initiatorName: binding.initiatorName, initiatorSessionID: binding.isid,
-                                targetPortalGroupTag: server.configuration.portalGroupTag)
+                                targetName: binding.targetName ?? "", targetPortalGroupTag: server.configuration.portalGroupTag)
             session = SessionState(tsih: tsih, parameters: binding.parameters, nexus: nexus, target: target)
             sessionBinding = (tsih, context.channel)
             reinstatedSessionEnded = replaced?.endForReinstatement()

@@ -413,7 +413,7 @@ final class ISCSIConnectionHandler: ChannelDuplexHandler {
             for unit in session.logicalUnits.values { unit.nexusLost(session.nexus) }
             logger.info("session ended")
         }
-        session = nil
+        // `session` stays: until its aborted tasks end, PREEMPT AND ABORT still finds them by nexus.
         phase = .closed
         context = nil
         inbound = ByteBuffer()

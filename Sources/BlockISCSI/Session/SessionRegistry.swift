@@ -51,18 +51,21 @@ struct ConnectionReference: Sendable {
         return done.futureResult
     }
 
-    /// Aborts this connection's tasks on `lun` if its session is one of `nexuses`, and returns
-    /// once those tasks have ended (PREEMPT AND ABORT).
-    func abortTasks(of nexuses: Set<ITNexus>, lun: UInt64) async {
+    /// Aborts this connection's tasks addressed to `unit` if its session is one of `nexuses`,
+    /// and returns once those tasks have ended (PREEMPT AND ABORT). The unit, not a LUN number:
+    /// the same number names another unit in another target.
+    func abortTasks(of nexuses: Set<ITNexus>, on unit: SCSILogicalUnit) async {
         let handler = self.handler
         let done = channel.eventLoop.makePromise(of: Void.self)
         channel.eventLoop.execute {
             let connection = handler.value
-            guard let nexus = connection.session?.nexus, nexuses.contains(nexus) else {
+            guard let session = connection.session, nexuses.contains(session.nexus) else {
                 done.succeed()
                 return
             }
-            let tags = connection.tasks.values.filter { $0.lun == lun }.map(\.initiatorTaskTag)
+            let tags = connection.tasks.values.filter { task in
+                task.lun.flatMap { session.logicalUnits[$0] } === unit
+            }.map(\.initiatorTaskTag)
             connection.abort(tags) { done.succeed() }
         }
         try? await done.futureResult.get()

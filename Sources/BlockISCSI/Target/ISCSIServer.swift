@@ -97,11 +97,12 @@ public final class ISCSIServer: Sendable {
     public func addTarget(_ target: ISCSITargetDefinition) {
         let registry = context.registry
         for unit in target.logicalUnits.values {
-            // PREEMPT AND ABORT reaches the tasks of the preempted sessions, wherever they are.
-            unit.abortTasksHandler = { nexuses, lun in
+            // PREEMPT AND ABORT reaches the preempted sessions' tasks on this unit, and only
+            // those (a nexus names its target; a unit may be in more than one target).
+            unit.abortTasksHandler = { nexuses, unit in
                 await withTaskGroup(of: Void.self) { group in
                     for connection in registry.allConnections() {
-                        group.addTask { await connection.abortTasks(of: nexuses, lun: lun) }
+                        group.addTask { await connection.abortTasks(of: nexuses, on: unit) }
                     }
                 }
             }
