@@ -348,6 +348,11 @@ final class ISCSIConnectionHandler: ChannelDuplexHandler {
              flush: true)
     }
 
+    /// The event loop's clock (virtual on a testing loop, so timeouts are tested without waiting).
+    func nowNs() -> UInt64 {
+        (context?.eventLoop.now ?? .now()).uptimeNanoseconds
+    }
+
     func takeTargetTransferTag() -> UInt32 {
         let tag = nextTargetTransferTag
         nextTargetTransferTag &+= 1
@@ -427,10 +432,4 @@ final class ISCSIConnectionHandler: ChannelDuplexHandler {
         sessionBinding = nil
         server.registry.unbind(tsih: binding.tsih, channel: binding.channel)
     }
-}
-
-func nowNs() -> UInt64 { DispatchTimeNs.now() }
-
-enum DispatchTimeNs {
-    static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
 }

@@ -23,19 +23,45 @@ struct BadInputTests {
         }
     }
 
-    @Test("A data segment beyond the target's MaxRecvDataSegmentLength gets Reject 0x04 (protocol error)")
+    @Test("A header declaring a data segment beyond MaxRecvDataSegmentLength gets Reject 0x04 and the connection closes, before the segment arrives")
     func dataSegmentTooLong() async throws {
         let configuration = testServerConfiguration { $0.limits.maxRecvDataSegmentLength = 8192 }
         try await withTCPServer(configuration) { fixture in
             let bystander = try await Bystander.start(fixture)
             let session = try await fixture.loggedIn()
             #expect(session.negotiated["MaxRecvDataSegmentLength"] == "8192")
-            let oversized = session.nopOutPDU(data: [UInt8](repeating: 0x33, count: 8192 + 512), immediate: true)
-            try await session.send(oversized)
+            let oversized = session.nopOutPDU(data: [UInt8](repeating: 0x33, count: 1 << 20), immediate: true)
+            // Only the header: the target must not wait for (and buffer) the megabyte.
+            try await session.transport.send(Array(oversized.encoded(headerDigest: false, dataDigest: false).prefix(48)))
             let reject = try await session.receive("the Reject")
             #expect(reject.opcode == Op.reject && reject.bhs[2] == 0x04)
             #expect(reject.data == Array(oversized.encoded(headerDigest: false, dataDigest: false).prefix(48)))
+            #expect(try await session.waitForClose(), "a stream with a broken length is not read further")
             try await bystander.expectReadWorks("after")
+        }
+    }
+
+    @Test("A Data-Out longer than MaxRecvDataSegmentLength ends its write with the connection, not a hanging task")
+    func dataOutTooLong() async throws {
+        let configuration = testServerConfiguration { $0.limits.maxRecvDataSegmentLength = 8192 }
+        let keys = operationalKeys(["ImmediateData": "No"])
+        try await withTCPServer(configuration) { fixture in
+            let bystander = try await Bystander.start(fixture)
+            let session = try await fixture.loggedIn(keys: keys)
+            let data = testPattern(tag: 0x44, bytes: 4 * blockBytes)
+            let write = session.commandPDU(cdb: TestCDB.write10(lba: 60, blocks: 4), write: true, expectedLength: data.count)
+            try await session.send(write)
+            let r2t = try await session.receive("the R2T")
+            #expect(r2t.opcode == Op.r2t)
+            var dataOut = try #require(session.dataOutPDUs(for: r2t, lun: 0, from: data, segment: 1 << 20).first)
+            dataOut.data = data  // 16 KiB in one PDU
+            try await session.send(dataOut)
+            let reject = try await session.receive("the Reject")
+            #expect(reject.opcode == Op.reject && reject.bhs[2] == 0x04)
+            #expect(try await session.waitForClose())
+            try await bystander.expectReadWorks("after")
+            #expect(try await bystander.initiator.read(lba: 60, blocks: 4).data == [UInt8](repeating: 0, count: data.count),
+                    "nothing of the broken write landed")
         }
     }
 

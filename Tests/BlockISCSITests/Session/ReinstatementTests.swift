@@ -47,3 +47,52 @@ struct ReinstatementTests {
         }
     }
 }
+
+/// Reinstatement must not let the old session's writes land after the new session's: the new
+/// login is answered only once none of the old session's tasks can still reach the volume.
+@Suite("Server: reinstatement waits for the old session's writes")
+struct ReinstatementOrderingTests {
+    @Test("A reinstating login is answered only after the old session's executing write has ended",
+          arguments: [false, true])
+    func loginWaitsForOldWrites(oldConnectionClosedFirst: Bool) async throws {
+        let gate = WriteGate()
+        try await withTCPServer(gate: gate) { fixture in
+            let isid: UInt64 = 0x8000_0000_4444
+            let old = try await fixture.connect(isid: isid)
+            try await old.login(target: diskTargetName)
+            try await old.clearUnitAttentions()
+            gate.close()
+            let stale = testPattern(tag: 0xA1, bytes: blockBytes)
+            try await old.send(old.commandPDU(cdb: TestCDB.write10(lba: 5, blocks: 1), write: true,
+                                              expectedLength: blockBytes, immediateData: stale))
+            try await gate.waitUntilHeld(1)
+            if oldConnectionClosedFirst {
+                // The initiator gave up on the connection; its write still executes.
+                await old.transport.closeConnection()
+            }
+
+            let new = try await fixture.connect(isid: isid)
+            try await new.startLogin(target: diskTargetName)
+            await #expect(throws: InitiatorError.self, "no login answer while the old write runs") {
+                try await new.receive("a Login Response", timeout: .milliseconds(300))
+            }
+            gate.open()
+            let response = try await new.receive("the Login Response")
+            #expect(response.opcode == Op.loginResponse && response.bhs[36] == 0, "login succeeds once the old write ended")
+
+            try await new.completeLogin(after: response)
+            try await new.clearUnitAttentions()
+            let fresh = testPattern(tag: 0xB2, bytes: blockBytes)
+            #expect(try await new.write(lba: 5, data: fresh, immediateBytes: blockBytes).status == 0)
+            #expect(try await new.read(lba: 5, blocks: 1).data == fresh, "the new session's write is the last")
+        }
+    }
+}
+
+extension ByteTransport {
+    /// Closes the connection from the initiator's side.
+    func closeConnection() async {
+        if let tcp = self as? TCPTransport { await tcp.close() }
+        if let embedded = self as? EmbeddedTransport { await embedded.close() }
+    }
+}

@@ -247,7 +247,24 @@ final class TestInitiator {
         } else {
             response = try await loginStep(csg: 1, nsg: 3, transit: true, leading + operational)
         }
-        // Answer whatever the target offers until it moves to the full feature phase (bounded).
+        return try await completeLogin(after: response, sentKeys: operational)
+    }
+
+    /// Sends the first Login Request of a login without CHAP, for a test that wants to see
+    /// when the answer comes; `completeLogin` goes on from that answer.
+    func startLogin(target: String, keys: [(String, String)] = TestInitiator.defaultOperationalKeys) async throws {
+        try await send(loginRequest(csg: 1, nsg: 3, transit: true, [
+            ("InitiatorName", initiatorName), ("TargetName", target), ("SessionType", "Normal"),
+        ] + keys))
+    }
+
+    /// Answers whatever the target offers after `response` until it moves to the full
+    /// feature phase (bounded), then takes the session's settings.
+    @discardableResult
+    func completeLogin(after first: WirePDU, sentKeys: [(String, String)] = TestInitiator.defaultOperationalKeys)
+        async throws -> WirePDU {
+        var response = first
+        var operational = sentKeys
         for _ in 0..<4 {
             try Self.requireSuccess(response)
             let answered = LoginText.decode(response.data)
