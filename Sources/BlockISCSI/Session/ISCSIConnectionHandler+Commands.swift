@@ -158,10 +158,10 @@ extension ISCSIConnectionHandler {
     /// queues it.
     func admitOrQueue(_ itt: UInt32) {
         guard let task = tasks[itt] else { return }
-        if r2tQueue.isEmpty && writeBudgetAdmits(task.expectedLengthBytes) {
+        if admissionQueue.isEmpty && writeBudgetAdmits(task.expectedLengthBytes) {
             admit(itt)
-        } else if r2tWaiting.insert(itt).inserted {
-            r2tQueue.append(itt)
+        } else {
+            admissionQueue.append(taskID: task.id, initiatorTaskTag: itt)
         }
     }
 
@@ -217,8 +217,9 @@ extension ISCSIConnectionHandler {
     /// A write left the collecting state (all data in, failed or aborted): give back its
     /// budget and admit the writes waiting for it.
     func releaseWriteReservation(_ itt: UInt32) {
-        r2tWaiting.remove(itt)
-        guard var task = tasks[itt], task.reservedWriteBytes > 0 else { return }
+        guard var task = tasks[itt] else { return }
+        admissionQueue.remove(taskID: task.id)
+        guard task.reservedWriteBytes > 0 else { return }
         writeReservedBytes -= task.reservedWriteBytes
         precondition(writeReservedBytes >= 0, "write budget released more than reserved")
         task.reservedWriteBytes = 0
@@ -228,15 +229,13 @@ extension ISCSIConnectionHandler {
 
     /// Admits queued writes in arrival order while the budget has room.
     func admitWaitingWrites() {
-        // Bounded by the queue: each turn removes one entry or stops.
-        while let itt = r2tQueue.first {
-            guard r2tWaiting.contains(itt), let task = tasks[itt] else {
-                r2tQueue.removeFirst()  // stale: the task ended or was admitted
-                continue
+        // Bounded by the queue: each turn admits and removes one entry or stops.
+        while let (taskID, itt) = admissionQueue.first() {
+            guard let task = tasks[itt], task.id == taskID else {
+                preconditionFailure("a task leaves the admission queue when it ends")
             }
             guard writeBudgetAdmits(task.expectedLengthBytes) else { return }
-            r2tQueue.removeFirst()
-            r2tWaiting.remove(itt)
+            admissionQueue.remove(taskID: taskID)
             admit(itt)
         }
     }
@@ -343,8 +342,8 @@ extension ISCSIConnectionHandler {
     func removeTask(_ task: CommandTask) {
         let itt = task.initiatorTaskTag
         precondition(tasks[itt]?.id == task.id, "removing a task that is not current")
+        admissionQueue.remove(taskID: task.id)
         if task.reservedWriteBytes > 0 { releaseWriteReservation(itt) }
-        r2tWaiting.remove(itt)
         tasks[itt] = nil
         if task.countsInWindow {
             window.complete()

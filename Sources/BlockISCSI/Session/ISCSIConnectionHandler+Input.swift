@@ -40,6 +40,8 @@ extension ISCSIConnectionHandler {
 
     /// Frames and handles the PDUs already read, one by one, as long as input may go on.
     func processInbound() {
+        // A nested call (a completion or a writability change during this loop) has nothing
+        // to add: the running loop checks `inputHeld` again before every PDU.
         guard !inboundState.processing else { return }
         inboundState.processing = true
         defer { inboundState.processing = false }
@@ -47,8 +49,14 @@ extension ISCSIConnectionHandler {
         while true {
             if case .closed = phase { return }
             if inputHeld {
-                inboundState.stalled = true
-                return
+                // Unflushed answers count against the watermark too: without this flush a
+                // connection held by its own queued answers would wait forever. The flush
+                // may make the channel writable again at once, so look again after it.
+                flushIfNeeded()
+                if inputHeld {
+                    inboundState.stalled = true
+                    return
+                }
             }
             let next: InboundPDU?
             do {
@@ -62,6 +70,10 @@ extension ISCSIConnectionHandler {
             receive(pdu)
         }
         inboundState.stalled = false
+        if inboundState.readHeld {
+            inboundState.readHeld = false
+            context?.read()
+        }
         if inbound.readableBytes == 0 {
             inbound = ByteBuffer()  // let go of the socket read's storage
         } else if inboundState.partialSinceNs == nil {
@@ -74,10 +86,7 @@ extension ISCSIConnectionHandler {
     func resumeInputIfPossible() {
         guard inboundState.stalled || inboundState.readHeld, !inputHeld else { return }
         processInbound()
-        if inboundState.readHeld && !inputHeld {
-            inboundState.readHeld = false
-            context?.read()
-        }
+        flushIfNeeded()
     }
 
     func read(context: ChannelHandlerContext) {

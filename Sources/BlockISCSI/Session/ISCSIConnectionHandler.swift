@@ -15,7 +15,6 @@
 
 import BlockEngine
 import BlockSCSI
-import DequeModule
 import Logging
 import NIOCore
 
@@ -78,10 +77,8 @@ final class ISCSIConnectionHandler: ChannelDuplexHandler {
     var nextTaskID: UInt64 = 0
     /// Expected bytes of the admitted writes still collecting data (the write budget).
     var writeReservedBytes = 0
-    /// Write tasks waiting for R2T budget, oldest first (entries whose tag left
-    /// `r2tWaiting` are stale and skipped).
-    var r2tQueue = Deque<UInt32>()
-    var r2tWaiting = Set<UInt32>()
+    /// Writes waiting for the write budget before they are solicited, oldest first.
+    var admissionQueue = AdmissionQueue()
     /// Immediate SCSI commands in flight (they bypass the CmdSN window).
     var immediateTaskCount = 0
     /// Expected read bytes of the commands executing now (released when answered).
