@@ -16,6 +16,16 @@ let package = Package(
     ],
     targets: [
         .target(name: "FuzzDriver"),
+        // What the fuzzers that execute commands share: a small volume, and running async
+        // code from libFuzzer's synchronous callback.
+        .target(
+            name: "FuzzSupport",
+            dependencies: [
+                .product(name: "BlockSCSI", package: "swift-block"),
+                .product(name: "BlockEngine", package: "swift-block"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(name: "FuzzSeeds"),
         .executableTarget(
             name: "PDUFuzzer",
@@ -32,11 +42,21 @@ let package = Package(
         .executableTarget(
             name: "ParameterListFuzzer",
             dependencies: [
-                "FuzzDriver",
+                "FuzzDriver", "FuzzSupport",
                 .product(name: "BlockSCSI", package: "swift-block"),
                 .product(name: "BlockEngine", package: "swift-block"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "ConnectionFuzzer",
+            dependencies: [
+                "FuzzDriver", "FuzzSupport",
+                .product(name: "BlockISCSI", package: "swift-block"),
+                .product(name: "BlockSCSI", package: "swift-block"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .executableTarget(

@@ -12,6 +12,7 @@ struct FuzzSeeds {
         ("LoginKeyFuzzer", LoginSeeds.all),
         ("CDBFuzzer", CDBSeeds.all),
         ("ParameterListFuzzer", ParameterListSeeds.all),
+        ("ConnectionFuzzer", ConnectionSeeds.all),
     ]
     /// libFuzzer's -max_len in scripts/fuzz.sh: a longer seed would be cut.
     static let maximumSeedBytes = 4096

@@ -17,6 +17,7 @@
 // that exist, and this unit.
 
 import BlockEngine
+import FuzzSupport
 import BlockSCSI
 import NIOCore
 import Synchronization
@@ -37,7 +38,7 @@ func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
 }
 
 private func run(_ bytes: [UInt8]) async {
-    let unit = FuzzVolume.makeUnit()
+    let unit = FuzzVolume.makeUnit(targetName: targetName)
     let aborts = AbortLog()
     let unitID = ObjectIdentifier(unit)  // not the unit: it holds the handler
     unit.abortTasksHandler = { victims, target in

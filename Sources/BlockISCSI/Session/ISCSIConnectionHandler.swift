@@ -416,6 +416,8 @@ final class ISCSIConnectionHandler: ChannelDuplexHandler {
             logger.info("session ended")
         }
         // `session` stays: until its aborted tasks end, PREEMPT AND ABORT still finds them by nexus.
+        parked = [:]  // work that never started (its closures hold this handler)
+        textContinuation = nil
         phase = .closed
         context = nil
         inbound = ByteBuffer()

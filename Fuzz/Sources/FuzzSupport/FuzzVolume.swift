@@ -1,6 +1,6 @@
-// The volume the inputs run against: 1 MiB of 512-byte blocks in a temporary directory,
-// created once per process and removed at exit. Small blocks keep COMPARE AND WRITE and
-// WRITE SAME lists within the fuzzer's input length.
+// The volume the fuzzers that execute commands run against: 1 MiB of 512-byte blocks in a
+// temporary directory, created once per process and removed at exit. Small blocks keep
+// COMPARE AND WRITE and WRITE SAME lists within the fuzzers' input length.
 
 import BlockEngine
 import BlockSCSI
@@ -9,15 +9,15 @@ import Foundation
 import Logging
 import Synchronization
 
-enum FuzzVolume {
+public enum FuzzVolume {
     static let directory: String = {
-        let path = NSTemporaryDirectory() + "parameter-list-fuzzer-\(getpid())"
+        let path = NSTemporaryDirectory() + "swift-block-fuzzer-\(getpid())"
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         atexit { try? FileManager.default.removeItem(atPath: FuzzVolume.directory) }
         return path
     }()
 
-    static let shared: Volume = waitFor {
+    public static let shared: Volume = waitFor {
         var options = VolumeOptions()
         options.logger = quietLogger
         return try! await Volume.create(
@@ -26,14 +26,14 @@ enum FuzzVolume {
             options: options)
     }
 
-    static let quietLogger: Logger = {
-        var logger = Logger(label: "ParameterListFuzzer")
+    public static let quietLogger: Logger = {
+        var logger = Logger(label: "fuzzer")
         logger.logLevel = .critical
         return logger
     }()
 
     /// A new logical unit over the shared volume: no registrations, default mode pages.
-    static func makeUnit() -> SCSILogicalUnit {
+    public static func makeUnit(targetName: String) -> SCSILogicalUnit {
         let configuration = SCSILogicalUnitConfiguration(targetName: targetName, maximumTransferLengthBytes: 64 << 10,
                                                          maximumWriteSameLengthBytes: 64 << 10,
                                                          maximumCompareAndWriteBlocks: 4, maximumUnmapBlockCount: 1024,
@@ -44,7 +44,7 @@ enum FuzzVolume {
 
 /// Runs `body` to completion from synchronous code (libFuzzer calls in on its own thread,
 /// never on a Swift concurrency thread, so blocking it is safe).
-func waitFor<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+public func waitFor<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
     let outcome = Outcome<T>()
     let done = DispatchSemaphore(value: 0)
     Task {
