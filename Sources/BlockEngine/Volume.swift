@@ -94,25 +94,29 @@ public final class Volume: Sendable {
                 _ = unlinkFile(staging)
                 throw error
             }
-            file.close()
+            // The staging file stays open (and locked) into the open below: closing it and
+            // opening `path` anew raced the release of its lock (seen once in a full test
+            // run: a create failed `inUse` on its own new file; the kernel may drop the last
+            // reference of a file that io_uring requests used after close() returns).
             // link() never replaces an existing path: creation stays exclusive.
             if link(staging, path) == 0 {
                 _ = unlinkFile(staging)
             } else if errno == EEXIST {
+                file.close()
                 _ = unlinkFile(staging)
                 throw .alreadyExists(path: path)
             } else if rename(staging, path) != 0 {
                 // (A file system without hard links renames instead; the path was free above.)
                 let code = errno
+                file.close()
                 _ = unlinkFile(staging)
                 throw .io(operation: "rename \(staging) to \(path)", errno: code)
             }
-            try DurableDirectory.syncEntry(of: path)
-            let opened = try PosixVolumeFile(path: path)
             do throws(BlockError) {
-                return try open(file: opened, path: path, options: options)
+                try DurableDirectory.syncEntry(of: path)
+                return try open(file: file, path: path, options: options)
             } catch {
-                opened.close()
+                file.close()
                 _ = unlinkFile(path)
                 throw error
             }
