@@ -50,6 +50,22 @@ public final class ISCSIPDUDecoder: NIOSingleStepByteToMessageDecoder {
         self.settings = settings
     }
 
+    /// The bytes of the PDU starting at the buffer's reader index (header, AHS, digests,
+    /// padded data), once its basic header segment is there; nil before.
+    public func framedLengthBytes(of buffer: ByteBuffer) -> Int? {
+        guard buffer.readableBytes >= BasicHeaderSegment.sizeBytes else { return nil }
+        let start = buffer.readerIndex
+        let ahsBytes = Int(buffer.getInteger(at: start + 4, as: UInt8.self)!) * 4
+        let dataLength = Int(buffer.getInteger(at: start + 5, as: UInt32.self)! >> 8)
+        return framedLengthBytes(ahsBytes: ahsBytes, dataLength: dataLength)
+    }
+
+    private func framedLengthBytes(ahsBytes: Int, dataLength: Int) -> Int {
+        let headerDigestBytes = settings.headerDigest ? 4 : 0
+        let dataDigestBytes = settings.dataDigest && dataLength > 0 ? 4 : 0
+        return BasicHeaderSegment.sizeBytes + ahsBytes + headerDigestBytes + ((dataLength + 3) & ~3) + dataDigestBytes
+    }
+
     public func decode(buffer: inout ByteBuffer) throws -> InboundPDU? {
         guard buffer.readableBytes >= BasicHeaderSegment.sizeBytes else { return nil }
         let start = buffer.readerIndex
@@ -63,7 +79,7 @@ public final class ISCSIPDUDecoder: NIOSingleStepByteToMessageDecoder {
         let headerDigestBytes = settings.headerDigest ? 4 : 0
         let paddedDataBytes = (dataLength + 3) & ~3
         let dataDigestBytes = settings.dataDigest && dataLength > 0 ? 4 : 0
-        let totalBytes = BasicHeaderSegment.sizeBytes + ahsBytes + headerDigestBytes + paddedDataBytes + dataDigestBytes
+        let totalBytes = framedLengthBytes(ahsBytes: ahsBytes, dataLength: dataLength)
         guard buffer.readableBytes >= totalBytes else { return nil }
 
         if settings.headerDigest {

@@ -66,17 +66,29 @@ extension ISCSIConnectionHandler {
             return
         }
         let unsolicitedEnd = command.final ? immediateBytes : min(parameters.firstBurstLength, expected)
-        // Until the write is admitted its data collects in a buffer of the unsolicited part
-        // only: a command that declares 16 MiB and sends nothing costs nothing.
-        var early = allocator.buffer(capacity: unsolicitedEnd)
-        var immediateCopy = immediate
-        early.writeBuffer(&immediateCopy)
-        task.state = .collecting(WriteCollection(buffer: nil, early: early, receivedBytes: immediateBytes,
-                                                 unsolicitedEnd: unsolicitedEnd, unsolicitedNextOffset: immediateBytes,
-                                                 nextSolicitOffset: unsolicitedEnd))
+        var collection = WriteCollection(buffer: nil, early: ByteBuffer(), receivedBytes: immediateBytes,
+                                         unsolicitedEnd: unsolicitedEnd, unsolicitedNextOffset: immediateBytes,
+                                         nextSolicitOffset: unsolicitedEnd)
+        let solicits = unsolicitedEnd < expected
+        if solicits && admissionQueue.isEmpty && writeBudgetAdmits(expected) {
+            // Admitted at once (the usual case): the immediate data goes straight into the
+            // write's full buffer, copied once.
+            reserveWriteBuffer(&task, &collection, startingWith: immediate)
+        } else {
+            // Until the write is admitted its data collects in a buffer of the unsolicited
+            // part only: a command that declares 16 MiB and sends nothing costs nothing.
+            var early = allocator.buffer(capacity: unsolicitedEnd)
+            var immediateCopy = immediate
+            early.writeBuffer(&immediateCopy)
+            collection.early = early
+        }
+        let admitted = collection.admitted
+        task.state = .collecting(collection)
         tasks[itt] = task
-        if unsolicitedEnd < expected {
-            admitOrQueue(itt)
+        if admitted {
+            issueR2Ts(itt)
+        } else if solicits {
+            admissionQueue.append(taskID: task.id, initiatorTaskTag: itt)
         }
     }
 
@@ -152,18 +164,9 @@ extension ISCSIConnectionHandler {
     }
 
     // MARK: - Write admission and R2Ts
-
-    /// Admits a write that needs R2Ts when the connection's write budget has room and no
-    /// earlier write waits (FIFO, so a large write is not passed over forever); otherwise
-    /// queues it.
-    func admitOrQueue(_ itt: UInt32) {
-        guard let task = tasks[itt] else { return }
-        if admissionQueue.isEmpty && writeBudgetAdmits(task.expectedLengthBytes) {
-            admit(itt)
-        } else {
-            admissionQueue.append(taskID: task.id, initiatorTaskTag: itt)
-        }
-    }
+    // A write that needs R2Ts is admitted on arrival when no earlier write waits (FIFO, so a
+    // large write is not passed over forever) and the budget has room; otherwise it waits in
+    // `admissionQueue` until completions free the budget.
 
     /// Whether a write of `bytes` fits the write budget now. One write is always admitted
     /// when none holds the budget, so a budget below maxTransferBytes cannot stall.
@@ -179,16 +182,25 @@ extension ISCSIConnectionHandler {
             return
         }
         task.state = .executing
-        let totalBytes = task.expectedLengthBytes
-        var buffer = allocator.buffer(capacity: totalBytes)
-        buffer.writeImmediateAndReserve(collection.early, totalBytes: totalBytes)
-        collection.buffer = buffer
+        let early = collection.early
         collection.early = ByteBuffer()
-        task.reservedWriteBytes = totalBytes
-        writeReservedBytes += totalBytes
+        reserveWriteBuffer(&task, &collection, startingWith: early)
         task.state = .collecting(collection)
         tasks[itt] = task
         issueR2Ts(itt)
+    }
+
+    /// Gives a write its full buffer (starting with the unsolicited bytes received so far)
+    /// and charges it to the connection's write budget.
+    private func reserveWriteBuffer(_ task: inout CommandTask, _ collection: inout WriteCollection,
+                                    startingWith received: ByteBuffer) {
+        precondition(!collection.admitted && task.reservedWriteBytes == 0, "a write is admitted once")
+        let totalBytes = task.expectedLengthBytes
+        var buffer = allocator.buffer(capacity: totalBytes)
+        buffer.writeImmediateAndReserve(received, totalBytes: totalBytes)
+        collection.buffer = buffer
+        task.reservedWriteBytes = totalBytes
+        writeReservedBytes += totalBytes
     }
 
     /// Solicits the next ranges of an admitted write, within MaxOutstandingR2T.

@@ -76,9 +76,28 @@ extension ISCSIConnectionHandler {
         }
         if inbound.readableBytes == 0 {
             inbound = ByteBuffer()  // let go of the socket read's storage
-        } else if inboundState.partialSinceNs == nil {
-            inboundState.partialSinceNs = nowNs()
+        } else {
+            if inboundState.partialSinceNs == nil { inboundState.partialSinceNs = nowNs() }
+            makeRoomForPartialPDU()
         }
+    }
+
+    /// Moves a partial PDU to the front of a buffer that holds the whole PDU. Appending the
+    /// next socket reads where it is would keep the PDUs framed before it and grow the
+    /// buffer by reallocation while a stream of large PDUs never leaves it empty. The move
+    /// copies at most one socket read per PDU, and a buffer large enough is reused (its
+    /// framed PDUs were handled and let go of it), so a stream of Data-Out PDUs runs in one
+    /// buffer instead of a new allocation each.
+    private func makeRoomForPartialPDU() {
+        let neededBytes = decoder.framedLengthBytes(of: inbound) ?? BasicHeaderSegment.sizeBytes
+        guard inbound.readerIndex > 0 || inbound.capacity < neededBytes else { return }
+        if inbound.capacity >= neededBytes {
+            inbound.discardReadBytes()  // copies the storage only if something still shares it
+            return
+        }
+        var fresh = allocator.buffer(capacity: max(neededBytes, inbound.readableBytes))
+        fresh.writeBuffer(&inbound)
+        inbound = fresh
     }
 
     /// Goes on with held input once nothing holds it any more (writability came back, read
