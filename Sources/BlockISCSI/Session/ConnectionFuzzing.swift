@@ -87,6 +87,9 @@ import NIOCore
         let largestPDUBytes = BasicHeaderSegment.sizeBytes + 255 * 4 + 8 + configuration.limits.maxRecvDataSegmentLength + 3
         precondition(connection.inbound.readableBytes <= largestPDUBytes + Self.largestFuzzStepBytes,
                      "bytes waiting for framing bounded")
+        // (Growth by appending rounds up to a power of two.)
+        precondition(connection.inbound.capacity <= 2 * (largestPDUBytes + Self.largestFuzzStepBytes),
+                     "the framing buffer does not grow with the stream")
     }
 
     /// The most bytes the fuzzer hands the connection in one step.
