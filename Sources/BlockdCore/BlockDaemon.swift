@@ -36,6 +36,8 @@ public final class BlockDaemon: Service, Sendable {
         for warning in try configuration.checkCHAP(volumeNames: volumeNamesToServe()) {
             logger.warning("weak CHAP setting", metadata: ["setting": "\(warning)"])
         }
+        let openFileLimit = ProcessLimits.raiseOpenFileLimit()
+        logger.debug("open file limit", metadata: ["limit": "\(openFileLimit)"])
         let volumes = try await openVolumes()
         var targets: [ISCSITargetDefinition] = []
         for (name, volume) in volumes {

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# One `blockd serve` carrying many volumes: its resident memory and thread count must not
+# grow with the number of volumes, and a flush on a quiet volume must not wait behind busy
+# ones.
+#   1. creates VOLUMES volumes of VOLUME_SIZE (WAL of WAL_SIZE each) and serves them all;
+#   2. writes WRITE_BYTES to every volume through qemu-img (PARALLEL clients at a time) while
+#      blockd's VmRSS and thread count are sampled every 0.2 s;
+#   3. runs BUSY volumes at full speed (qemu-img bench, 64 KiB writes at depth 16) and, on a
+#      quiet volume meanwhile, 4 KiB writes each followed by a flush (SYNCHRONIZE CACHE) at
+#      depth 1, and reports the mean time per write + flush;
+#   4. fails when the peak RSS reaches MAX_RSS_MIB, the threads reach MAX_THREADS, a client
+#      fails, or blockd dies; with STRICT_LATENCY=1 also when the quiet volume's mean write +
+#      flush reaches MAX_FLUSH_MS.
+# Short form by default (CI); MANY_VOLUMES_LONG=1 is the full form: 1,000 volumes of 1 GiB.
+#   scripts/many-volumes-test.sh
+# Environment: BLOCKD (default .build/release/blockd), VOLUMES, VOLUME_SIZE, WAL_SIZE,
+# WRITE_BYTES, PARALLEL, BUSY, MEMORY_LIMIT (passed as --memory-limit when set), MAX_RSS_MIB,
+# MAX_THREADS, MAX_FLUSH_MS, STRICT_LATENCY, WORK_DIR (default a new directory in /var/tmp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+BLOCKD=${BLOCKD:-.build/release/blockd}
+if [[ ${MANY_VOLUMES_LONG:-0} == 1 ]]; then
+    VOLUMES=${VOLUMES:-1000}
+    STRICT_LATENCY=${STRICT_LATENCY:-1}
+else
+    VOLUMES=${VOLUMES:-64}
+fi
+VOLUME_SIZE=${VOLUME_SIZE:-1GiB}
+WAL_SIZE=${WAL_SIZE:-4MiB}
+WRITE_BYTES=${WRITE_BYTES:-8M}
+PARALLEL=${PARALLEL:-8}
+BUSY=${BUSY:-16}
+MAX_RSS_MIB=${MAX_RSS_MIB:-2048}
+MAX_THREADS=${MAX_THREADS:-64}
+MAX_FLUSH_MS=${MAX_FLUSH_MS:-10}
+STRICT_LATENCY=${STRICT_LATENCY:-0}
+IQN=iqn.2026-11.org.swift-block
+[[ -x $BLOCKD ]] || { echo "no blockd at $BLOCKD (swift build -c release --product blockd)" >&2; exit 1; }
+(( VOLUMES > BUSY )) || { echo "VOLUMES must exceed BUSY" >&2; exit 1; }
+
+work=$(mktemp -d "${WORK_DIR:-/var/tmp}/many-volumes.XXXXXX")
+sampler=
+cleanup() {
+    [[ -n $sampler ]] && kill "$sampler" 2>/dev/null || true
+    stop_blockd
+    rm -rf "$work"
+}
+trap cleanup EXIT
+port=$(free_port)
+log="$work/blockd.log"
+mkdir -p "$work/data"
+
+echo "creating $VOLUMES volumes of $VOLUME_SIZE (WAL $WAL_SIZE)"
+start_s=$(date +%s.%N)
+for ((i = 0; i < VOLUMES; i++)); do
+    "$BLOCKD" volume create "$work/data/v$i.blk" --size "$VOLUME_SIZE" --wal-size "$WAL_SIZE" >/dev/null &
+    (( i % 16 == 15 )) && wait
+done
+wait
+echo "created in $(echo "$(date +%s.%N) - $start_s" | bc) s"
+
+serve_args=(--log-level warning)
+[[ -n ${MEMORY_LIMIT:-} ]] && serve_args+=(--memory-limit "$MEMORY_LIMIT")
+start_s=$(date +%s.%N)
+start_blockd "$work/data" "$port" "$log" "${serve_args[@]}"
+echo "blockd serving $VOLUMES volumes after $(echo "$(date +%s.%N) - $start_s" | bc) s (pid $BLOCKD_PID)"
+
+# The sampler appends "rss_kib threads" lines until killed or blockd is gone.
+samples="$work/samples"
+(
+    while status=$(cat "/proc/$BLOCKD_PID/status" 2>/dev/null); do
+        awk '/^VmRSS:/ {rss = $2} /^Threads:/ {threads = $2} END {print rss, threads}' <<<"$status"
+        sleep 0.2
+    done
+) >"$samples" &
+sampler=$!
+
+url() { echo "iscsi://127.0.0.1:$port/$IQN:v$1/0"; }
+failures=0
+fail() { echo "FAILED: $*"; failures=$((failures + 1)); }
+
+echo "writing $WRITE_BYTES to each volume, $PARALLEL clients at a time"
+start_s=$(date +%s.%N)
+write_one() {
+    qemu-io -f raw "$(url "$1")" -c "write -P $((($1 % 250) + 1)) 0 $WRITE_BYTES" -c "flush" \
+        -c "read -P $((($1 % 250) + 1)) 0 64k" >"$work/write-$1.out" 2>&1 &&
+        ! grep -qiE "fail|error|mismatch" "$work/write-$1.out"
+}
+for ((i = 0; i < VOLUMES; i += PARALLEL)); do
+    pids=()
+    for ((j = i; j < i + PARALLEL && j < VOLUMES; j++)); do
+        write_one "$j" &
+        pids+=("$!:$j")
+    done
+    for entry in "${pids[@]}"; do
+        wait "${entry%%:*}" || { fail "write to v${entry##*:}"; tail -3 "$work/write-${entry##*:}.out"; }
+    done
+    kill -0 "$BLOCKD_PID" 2>/dev/null || { fail "blockd died"; break; }
+done
+echo "wrote every volume in $(echo "$(date +%s.%N) - $start_s" | bc) s"
+
+echo "$BUSY busy volumes at full speed, and a quiet volume's write + flush at depth 1"
+busy_pids=()
+for ((i = 0; i < BUSY; i++)); do
+    qemu-img bench -f raw -w -t none -d 16 -s 64k -c 20000 "$(url "$i")" >"$work/busy-$i.out" 2>&1 &
+    busy_pids+=("$!")
+done
+sleep 1
+quiet=$((VOLUMES - 1))
+quiet_ops=300
+quiet_start=$(date +%s.%N)
+if qemu-img bench -f raw -w -t none -d 1 -s 4k -c "$quiet_ops" --flush-interval=1 "$(url "$quiet")" \
+    >"$work/quiet.out" 2>&1; then
+    quiet_ms=$(echo "($(date +%s.%N) - $quiet_start) * 1000 / $quiet_ops" | bc -l)
+else
+    fail "quiet volume's writes"
+    tail -3 "$work/quiet.out"
+    quiet_ms=0
+fi
+busy_running=0
+for pid in "${busy_pids[@]}"; do kill -0 "$pid" 2>/dev/null && busy_running=$((busy_running + 1)); done
+for pid in "${busy_pids[@]}"; do wait "$pid" || fail "a busy client"; done
+kill -0 "$BLOCKD_PID" 2>/dev/null || fail "blockd died"
+printf "quiet volume: %.2f ms per 4 KiB write + flush (mean of %d; %d of %d busy clients still running at its end)\n" \
+    "$quiet_ms" "$quiet_ops" "$busy_running" "$BUSY"
+if (( busy_running < BUSY )); then
+    echo "note: some busy clients ended before the quiet run did; raise their -c to keep them busy"
+fi
+
+kill "$sampler" 2>/dev/null || true
+wait "$sampler" 2>/dev/null || true
+sampler=
+read -r peak_rss_kib peak_threads < <(awk 'NF == 2 {if ($1 > r) r = $1; if ($2 > t) t = $2} END {print r + 0, t + 0}' "$samples")
+peak_rss_mib=$((peak_rss_kib / 1024))
+echo "blockd with $VOLUMES volumes: peak RSS $peak_rss_mib MiB, peak threads $peak_threads ($(wc -l <"$samples") samples)"
+(( peak_rss_mib < MAX_RSS_MIB )) || fail "peak RSS $peak_rss_mib MiB >= $MAX_RSS_MIB MiB"
+(( peak_threads < MAX_THREADS )) || fail "peak threads $peak_threads >= $MAX_THREADS"
+if [[ $STRICT_LATENCY == 1 ]] && (( $(echo "$quiet_ms >= $MAX_FLUSH_MS" | bc) )); then
+    fail "quiet volume's write + flush $quiet_ms ms >= $MAX_FLUSH_MS ms"
+fi
+
+stop_blockd
+if grep -qiE "fatal|precondition" "$log"; then fail "blockd log shows a crash"; tail -5 "$log"; fi
+if (( failures > 0 )); then
+    echo "many volumes: $failures failure(s)"
+    exit 1
+fi
+echo "many volumes: all checks passed"
