@@ -2,11 +2,13 @@
 # The test command: installs what the tests need, then runs every test.
 #   1. unit, concurrency and crash-simulation tests (swift test);
 #   2. libiscsi's conformance suite against a freshly started blockd (scripts/conformance.sh);
-#   3. data integrity through QEMU's iSCSI initiator, including a SIGKILL (scripts/qemu-integration.sh);
+#   3. data integrity through QEMU's iSCSI initiator, including a SIGKILL (scripts/qemu-integration.sh),
+#      and blockd's memory under hostile peers beside a normal session (scripts/flood-test.sh);
 #   4. the libFuzzer targets for a bounded time (scripts/fuzz.sh);
 #   5. a smoke run of the benchmarks (they run and produce numbers; nothing is timed).
 # BLOCKENGINE_CRASH_POINTS=20000 scripts/test.sh runs a longer crash simulation;
-# FUZZ_SECONDS sets the time per fuzzer (default 30).
+# FUZZ_SECONDS sets the time per fuzzer (default 30); FLOOD_LONG=1 floods for 120 s with 32
+# readers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh --test
@@ -26,6 +28,9 @@ scripts/conformance.sh "${CONFORMANCE_OUTPUT:-.build/conformance}"
 
 step "QEMU data integrity"
 scripts/qemu-integration.sh
+
+step "hostile peers (flood: non-reading readers, immediate commands, half PDUs) beside a normal session"
+scripts/flood-test.sh
 
 step "fuzzing"
 scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
