@@ -464,6 +464,7 @@ public final class Volume: Sendable {
             for worker in workers { worker.join() }
         }
         core.file.close()
+        core.options.memoryBudget?.unregister(core)
         let waiters = lifecycle.withLock { state in
             state.phase = .closed
             state.closeOutcome = closeError

@@ -29,6 +29,9 @@ import Musl
 struct WriteBackState {
     var requested = false
     var urgent = false
+    /// Another volume waits for the memory budget this one holds: write back everything
+    /// complete, background write-back or not.
+    var memoryPressure = false
     var stopping = false
     /// `checkpoint()` callers: resumed once the checkpoint reaches their LSN.
     var drainWaiters: [DurableWaiter] = []
@@ -42,6 +45,16 @@ struct WriteBackState {
 extension VolumeCore {
     /// Largest single write the write-back issues.
     static let maxWriteBackIOBytes = 1 << 20
+
+    /// Asks for everything complete to be written back, so the memory budget gets this
+    /// volume's ring pages back (another volume's writers wait for it).
+    func requestWriteBackForMemory() {
+        writeBack.withLock { state in
+            state.requested = true
+            state.memoryPressure = true
+        }
+        writeBack.broadcast()
+    }
 
     func requestWriteBack(urgent: Bool = false) {
         writeBack.withLock { state in
@@ -79,16 +92,23 @@ extension VolumeCore {
             // retry: a request per refused writer would spin on failing writes.
             let stalled = sequencer.withLock { $0.spaceStall != nil }
             writeBack.withLock { $0.waitingForWork = true }
-            let (stop, drainTarget) = writeBack.withLock(
+            let (stop, drainTarget, memoryPressure) = writeBack.withLock(
                 waitingUntil: { $0.stopping || (!stalled && ($0.requested || !$0.drainWaiters.isEmpty)) },
                 timeoutNs: stalled ? Self.spaceRetryMs * 1_000_000 : intervalNs
-            ) { state, _ -> (Bool, UInt64?) in
+            ) { state, _ -> (Bool, UInt64?, Bool) in
                 state.waitingForWork = false
                 state.requested = false
                 state.urgent = false
-                return (state.stopping, state.drainWaiters.map(\.lsn).max())
+                defer { state.memoryPressure = false }
+                return (state.stopping, state.drainWaiters.map(\.lsn).max(), state.memoryPressure)
             }
             if stop { break }
+            var cycles = 0
+            defer {
+                // A wake with nothing to write back (the timer of an idle volume) gives the
+                // staging buffer back: idle volumes hold none, busy ones keep theirs.
+                if cycles == 0 { staging.release() }
+            }
             if failure == nil {
                 do {
                     if let drainTarget { _ = try waitForCompletion(atLeast: drainTarget).get() }
@@ -97,9 +117,11 @@ extension VolumeCore {
                     // commit for fdatasync); otherwise only what waiting writers or
                     // checkpoint() need, so a simulation sees deterministic I/O. Each cycle
                     // releases at least one record, so the loop ends.
-                    let target = options.backgroundWriteBack || stalled ? sequencer.withLock { $0.ring.completedLSN } : 0
+                    let everything = options.backgroundWriteBack || stalled || memoryPressure
+                    let target = everything ? sequencer.withLock { $0.ring.completedLSN } : 0
                     while sequencer.withLock({ $0.ring.checkpointLSN }) < target || hasWaitingDemand() {
                         guard try writeBackCycle(staging: &staging) else { break }
+                        cycles += 1
                         resumeDrainWaiters()
                     }
                 } catch .noSpace(let reason) {
@@ -204,24 +226,22 @@ extension VolumeCore {
             superblock.checkpointLSN = last.lsn
             superblock.walTailPosition = last.endPosition
         }
-        let (ready, used, lag, stallEnded): ([(SpaceWaiter, RecordSlot)], UInt64, UInt64, Bool) = sequencer.withLock { state in
-            state.ring.release(throughLSN: last.lsn)
-            // Room again: cleared with the space this cycle frees, so no writer sees one without the other.
-            let stallEnded = state.spaceStall != nil
-            state.spaceStall = nil
-            tailPosition.store(state.ring.tailPosition, ordering: .releasing)
-            state.writeBackSignaled = false
-            var ready: [(SpaceWaiter, RecordSlot)] = []
-            while let waiter = state.spaceWaiters.first,
-                  let slot = state.ring.reserve(kind: waiter.kind, lba: waiter.lba, blockCount: waiter.blockCount,
-                                                payloadLength: waiter.payloadLength) {
-                state.spaceWaiters.removeFirst()
-                ready.append((waiter, slot))
+        let (ready, used, lag, stallEnded, credit): ([(SpaceWaiter, RecordSlot)], UInt64, UInt64, Bool, UInt64) =
+            sequencer.withLock { state in
+                state.ring.release(throughLSN: last.lsn)
+                // Room again: cleared with the space this cycle frees, so no writer sees one without the other.
+                let stallEnded = state.spaceStall != nil
+                state.spaceStall = nil
+                tailPosition.store(state.ring.tailPosition, ordering: .releasing)
+                let credit = releaseRingPages(&state)
+                state.writeBackSignaled = false
+                let ready = reserveForSpaceWaiters(&state)
+                return (ready, state.ring.usedBytes, state.ring.lastAllocatedLSN - state.ring.checkpointLSN, stallEnded,
+                        credit)
             }
-            return (ready, state.ring.usedBytes, state.ring.lastAllocatedLSN - state.ring.checkpointLSN, stallEnded)
-        }
         if stallEnded { noteSpaceStallEnded() }
         for (waiter, slot) in ready { waiter.continuation.resume(returning: .success(slot)) }
+        if credit > 0 { options.memoryBudget?.credit(credit, for: self) }
         writeBack.withLock { state in
             state.runs += 1
             state.bytesWritten += UInt64(plan.stagedBytes)

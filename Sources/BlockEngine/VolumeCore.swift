@@ -64,6 +64,13 @@ struct SequencerState {
     /// Set while the write-back cannot place data because the file system is full: a writer
     /// that finds no ring space then fails with it at once instead of waiting.
     var spaceStall: BlockError?
+    /// Ring pages before this logical position were given back to the kernel (or never
+    /// touched); a multiple of the page size, at most the tail rounded down.
+    var releasedThroughPosition: UInt64
+    /// The resident ring span charged to the memory budget (0 without a budget).
+    var chargedBytes: UInt64 = 0
+    /// The last reservation failed for the memory budget, not for ring space.
+    var budgetShort = false
 }
 
 final class VolumeCore: Sendable {
@@ -101,7 +108,8 @@ final class VolumeCore: Sendable {
         let ring = WALRing(sizeBytes: superblock.walSizeBytes, checkpointLSN: superblock.checkpointLSN,
                            tailPosition: superblock.walTailPosition, headPosition: recovered.headPosition,
                            recovered: recovered.records)
-        sequencer = ConditionLock(SequencerState(ring: ring))
+        sequencer = ConditionLock(SequencerState(ring: ring,
+                                                 releasedThroughPosition: WALMirror.alignDown(superblock.walTailPosition)))
         index = ConditionLock(recovered.index)
         tailPosition = Atomic(superblock.walTailPosition)
         // Opening synced the file (new session superblock), so every recovered record is durable.
@@ -111,7 +119,18 @@ final class VolumeCore: Sendable {
                                             flushedPosition: recovered.headPosition))
         writeBack = ConditionLock(WriteBackState())
         barrier = Mutex(nil)
+        if let budget = options.memoryBudget {
+            // What recovery loaded into the ring is resident already: charged even past the limit.
+            budget.register(self)
+            let span = sequencer.withLock { state in
+                state.chargedBytes = residentSpanBytes(state, headPosition: state.ring.headPosition)
+                return state.chargedBytes
+            }
+            _ = budget.tryCharge(span, for: self, force: true)
+        }
     }
+
+    deinit { options.memoryBudget?.unregister(self) }
 
     var blockBytes: UInt64 { UInt64(geometry.blockSizeBytes) }
 
@@ -263,8 +282,8 @@ final class VolumeCore: Sendable {
         let (slot, signal): (RecordSlot?, Bool) = try sequencer.withLock { (state) throws(BlockError) in
             if let failure = state.failure { throw failure }
             guard state.spaceWaiters.isEmpty,
-                  let slot = state.ring.reserve(kind: kind, lba: lba, blockCount: blockCount,
-                                                payloadLength: payloadLength) else { return (nil, false) }
+                  let slot = reserveWithinBudget(&state, kind: kind, lba: lba, blockCount: blockCount,
+                                                 payloadLength: payloadLength) else { return (nil, false) }
             let signal = options.backgroundWriteBack && !state.writeBackSignaled && state.ring.usedBytes >= threshold
             if signal { state.writeBackSignaled = true }
             return (slot, signal)
@@ -278,7 +297,8 @@ final class VolumeCore: Sendable {
         let immediate: Result<RecordSlot, BlockError>? = sequencer.withLock { state in
             if let failure = state.failure { return .failure(failure) }
             if state.spaceWaiters.isEmpty,
-               let slot = state.ring.reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength) {
+               let slot = reserveWithinBudget(&state, kind: kind, lba: lba, blockCount: blockCount,
+                                              payloadLength: payloadLength) {
                 return .success(slot)
             }
             if let stall = state.spaceStall { return .failure(stall) }
@@ -299,7 +319,91 @@ final class VolumeCore: Sendable {
             continuation.resume(returning: immediate)
         } else {
             requestWriteBack(urgent: true)
+            promoteBudgetWriteBack()
         }
+    }
+
+    // MARK: - Ring memory
+
+    /// The ring bytes resident (charged) with the head at `headPosition`: the pages from
+    /// the last release through the head's page, at most the ring.
+    func residentSpanBytes(_ state: SequencerState, headPosition: UInt64) -> UInt64 {
+        min(geometry.walSizeBytes, WALMirror.alignUp(headPosition) - state.releasedThroughPosition)
+    }
+
+    /// Reserves ring space for a record and charges the pages it newly touches to the
+    /// memory budget; nil (nothing reserved) when either is short.
+    func reserveWithinBudget(_ state: inout SequencerState, kind: WALRecordKind, lba: UInt64, blockCount: UInt64,
+                             payloadLength: Int) -> RecordSlot? {
+        guard let budget = options.memoryBudget else {
+            return state.ring.reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength)
+        }
+        guard let head = state.ring.headPositionAfterReserving(payloadLength: payloadLength) else { return nil }
+        let span = residentSpanBytes(state, headPosition: head)
+        let extra = span > state.chargedBytes ? span - state.chargedBytes : 0
+        guard budget.tryCharge(extra, for: self) else {
+            state.budgetShort = true
+            return nil
+        }
+        state.budgetShort = false
+        state.chargedBytes += extra
+        guard let slot = state.ring.reserve(kind: kind, lba: lba, blockCount: blockCount,
+                                            payloadLength: payloadLength) else {
+            preconditionFailure("the ring refused a reservation it had room for")
+        }
+        return slot
+    }
+
+    /// After the tail moved: gives the ring pages wholly behind the new tail back to the
+    /// kernel and returns the bytes to credit to the budget (invariant 11 in
+    /// docs/ENGINE.md). Call under the sequencer lock, after the tail is published (a reader
+    /// that copied a released page then sees the tail passed and rereads) and before any
+    /// writer can be handed that space.
+    func releaseRingPages(_ state: inout SequencerState) -> UInt64 {
+        let tail = state.ring.tailPosition
+        let head = state.ring.headPosition
+        let end = WALMirror.alignDown(tail)
+        // Pages that also hold live records of the next lap stay (possible when the ring is
+        // nearly full: the head's bytes are one lap ahead of the released ones).
+        let liveLapStart = head > geometry.walSizeBytes ? WALMirror.alignUp(head - geometry.walSizeBytes) : 0
+        let start = max(state.releasedThroughPosition, liveLapStart)
+        // Small releases wait for company: each is a system call under the sequencer lock.
+        guard end >= start + Self.minimumPageReleaseBytes || (tail == head && end > start) else { return 0 }
+        mirror.releasePages(from: start, to: end)
+        state.releasedThroughPosition = end
+        guard options.memoryBudget != nil else { return 0 }
+        let span = residentSpanBytes(state, headPosition: head)
+        let credit = state.chargedBytes > span ? state.chargedBytes - span : 0
+        state.chargedBytes -= credit
+        return credit
+    }
+
+    static let minimumPageReleaseBytes: UInt64 = 256 << 10
+
+    /// A writer waits for the memory budget: the volumes holding the most write back.
+    private func promoteBudgetWriteBack() {
+        guard let budget = options.memoryBudget, sequencer.withLock({ $0.budgetShort }) else { return }
+        for holder in budget.largestHolders(excluding: self) { holder.requestWriteBackForMemory() }
+    }
+
+    /// Serves waiting writers in order while ring space and budget allow (the budget got
+    /// memory back from some volume).
+    func retrySpaceWaiters() {
+        let ready = sequencer.withLock { reserveForSpaceWaiters(&$0) }
+        for (waiter, slot) in ready { waiter.continuation.resume(returning: .success(slot)) }
+    }
+
+    /// Takes waiting writers off the queue, in order, while their records fit.
+    func reserveForSpaceWaiters(_ state: inout SequencerState) -> [(SpaceWaiter, RecordSlot)] {
+        var ready: [(SpaceWaiter, RecordSlot)] = []
+        // Bounded by the queue: each turn serves one waiter or stops.
+        while let waiter = state.spaceWaiters.first,
+              let slot = reserveWithinBudget(&state, kind: waiter.kind, lba: waiter.lba, blockCount: waiter.blockCount,
+                                             payloadLength: waiter.payloadLength) {
+            state.spaceWaiters.removeFirst()
+            ready.append((waiter, slot))
+        }
+        return ready
     }
 
     private func expireSpaceWaiter(id: UInt64, waitedMs: Int) {

@@ -75,6 +75,10 @@ public struct VolumeOptions: Sendable {
     /// When false, write-back runs only when a writer needs WAL space or `checkpoint()` is
     /// called: deterministic I/O for simulations.
     public var backgroundWriteBack: Bool
+    /// A budget shared with other volumes for the memory their WAL rings hold (the records
+    /// not yet written back); writers wait, bounded by `walFullTimeoutMs`, while it is used
+    /// up. Nil: each ring holds what its records need, up to its size.
+    public var memoryBudget: MemoryBudget?
 
     public init(logger: Logger = Logger(label: "BlockEngine"), metricsLabel: String? = nil,
                 groupCommitMaxDelayMicros: Int = 0, groupCommitMaxBatch: Int = 256, callerMaySync: Bool = true,

@@ -70,6 +70,16 @@ struct WALRing: Sendable {
     /// Physical offset within the ring of a logical position.
     func physical(_ position: UInt64) -> UInt64 { position % sizeBytes }
 
+    /// Where the head would be after `reserve` of a record with `payloadLength` payload
+    /// bytes, or nil when the ring has no room for it yet (reserves nothing).
+    func headPositionAfterReserving(payloadLength: Int) -> UInt64? {
+        let size = UInt64(WALRecord.recordBytes(payloadLength: payloadLength))
+        let offset = physical(headPosition)
+        let pad = offset + size > sizeBytes ? sizeBytes - offset : 0
+        guard pad + size <= freeBytes else { return nil }
+        return headPosition + pad + size
+    }
+
     /// Reserves space and an LSN for a record with `payloadLength` payload bytes, or returns
     /// nil when the ring has no room for it yet.
     mutating func reserve(kind: WALRecordKind, lba: UInt64, blockCount: UInt64,

@@ -77,7 +77,10 @@ public final class BlockDaemon: Service, Sendable {
         try DurableDirectory.create(atPath: directory)
         // Commands run on the connections' event loops, which must not block in a device
         // flush: durability waits stay with each volume's log writer thread.
-        let options = VolumeOptions(logger: logger, callerMaySync: false)
+        var options = VolumeOptions(logger: logger, callerMaySync: false)
+        // One budget for every served volume: the server's ring memory follows the writes in
+        // flight, not the number of volumes.
+        options.memoryBudget = try MemoryBudget(limitBytes: configuration.memoryLimitBytes)
         for (name, sizeBytes) in configuration.creates {
             let path = volumePath(name)
             guard !FileManager.default.fileExists(atPath: path) else { continue }

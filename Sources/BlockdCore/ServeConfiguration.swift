@@ -21,6 +21,11 @@ public struct ServeConfiguration: Sendable {
     /// The target's own CHAP identity for mutual CHAP, per volume name (`*` for every target).
     public var targetCHAP: [String: CHAPCredentials]
     public var discoveryCHAP: CHAPCredentials?
+    /// The memory every served volume's WAL ring may hold together (records not yet written
+    /// back); writers wait while it is used up.
+    public var memoryLimitBytes: UInt64 = ServeConfiguration.defaultMemoryLimitBytes
+
+    public static let defaultMemoryLimitBytes: UInt64 = 1 << 30
 
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 3260,
                 iqnPrefix: String = ServeConfiguration.defaultIQNPrefix,

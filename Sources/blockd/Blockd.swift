@@ -152,6 +152,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "CHAP for discovery sessions: USER:SECRET or USER:@FILE.")
     var discoveryChap: String?
 
+    @Option(name: .long, help: """
+        Memory all volumes' write-ahead logs may hold together (records not yet written back); \
+        writers wait while it is used up. At least 16MiB.
+        """)
+    var memoryLimit: ByteSize = ByteSize(bytes: ServeConfiguration.defaultMemoryLimitBytes)
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -173,6 +179,10 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.newVolume = VolumeConfiguration(sizeBytes: 1 << 30, blockSizeBytes: blockSize,
                                                           walSizeBytes: walSize.bytes)
             try configuration.applyCHAPOptions(chap: chap, mutualChap: mutualChap, discoveryChap: discoveryChap)
+            guard memoryLimit.bytes >= MemoryBudget.minimumLimitBytes else {
+                throw ServeError.invalidArgument("--memory-limit must be at least 16MiB")
+            }
+            configuration.memoryLimitBytes = memoryLimit.bytes
             for (name, size) in configuration.creates {
                 var geometry = configuration.newVolume
                 geometry.sizeBytes = size

@@ -9,7 +9,9 @@
 // - each byte has one writer at a time: the writer that reserved it, until its record is
 //   complete; then nobody until the tail passes it (the ring hands it out again);
 // - readers validate after copying (the tail did not pass what they read), as they would
-//   after reading the file.
+//   after reading the file;
+// - pages wholly behind the tail are given back to the kernel (they read as zeros), so the
+//   memory held follows the records not yet written back, not the ring's size.
 
 import CBlockSupport
 #if canImport(Glibc)
@@ -93,6 +95,27 @@ final class WALMirror: @unchecked Sendable {
                 .copyMemory(from: UnsafeRawBufferPointer(piece))
             done += piece.count
         }
+    }
+
+    /// Gives the pages of the logical range `[from, to)` back to the kernel; they read as
+    /// zeros afterwards. Only for bytes nobody reads or writes any more: the caller holds
+    /// the sequencer lock, the range is behind the tail, and no live record shares a page
+    /// with it (see `VolumeCore.releaseRingPages`).
+    func releasePages(from: UInt64, to: UInt64) {
+        precondition(from % Self.alignmentBytes == 0 && to % Self.alignmentBytes == 0, "whole pages")
+        for piece in pieces(from: from, to: to) {
+            // Failure only leaves the pages resident (the accounting then overstates nothing
+            // that matters for correctness).
+            _ = madvise(piece.baseAddress, piece.count, MADV_DONTNEED)
+        }
+    }
+
+    /// Bytes of the ring the kernel has resident now (`mincore`), for tests and inspection.
+    func residentBytes() -> UInt64 {
+        let pageBytes = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var vector = [UInt8](repeating: 0, count: (Int(sizeBytes) + pageBytes - 1) / pageBytes)
+        guard mincore(base, Int(sizeBytes), &vector) == 0 else { return sizeBytes }
+        return UInt64(vector.reduce(0) { $0 + Int($1 & 1) }) * UInt64(pageBytes)
     }
 
     static func alignDown(_ position: UInt64) -> UInt64 { position / alignmentBytes * alignmentBytes }
