@@ -1,9 +1,9 @@
 // The public face of the engine: a crash-safe block volume in one file.
 //
 // Lifecycle: `create` or `open` (which recovers), then any number of concurrent `read`,
-// `write`, `trim` and `flush` calls from any task, then `close`. Two background threads per
-// volume do group commit and write-back; callers never block the cooperative pool on a
-// sync, they suspend.
+// `write`, `trim` and `flush` calls from any task, then `close`. Two background jobs per
+// volume do group commit and write-back, on thread pools shared by every volume of the
+// process (`EngineRuntime`); callers never block the cooperative pool on a sync, they suspend.
 
 import Dispatch
 import Logging
@@ -30,7 +30,8 @@ public final class Volume: Sendable {
 
     let core: VolumeCore
     private let lifecycle: ConditionLock<Lifecycle>
-    private let threads: Mutex<[WorkerThread]>
+    /// Whether the background jobs still run (until close or deinit waited for their end).
+    private let jobsRunning: Mutex<Bool>
 
     private struct Lifecycle {
         enum Phase { case open, closing, closed }
@@ -56,20 +57,26 @@ public final class Volume: Sendable {
         durability = superblock.durability
         replicaFactor = Int(superblock.replicaFactor)
         lifecycle = ConditionLock(Lifecycle())
-        let logWriter = WorkerThread(name: "blk-log") { [core] in core.runLogWriterLoop() }
-        let writeBack = WorkerThread(name: "blk-writeback") { [core] in core.runWriteBackLoop() }
-        threads = Mutex([logWriter, writeBack])
+        jobsRunning = Mutex(true)
+        core.runtime.logWriters.start(core.logWriterJob)
+        core.runtime.writeBack.start(core.writeBackJob)
+    }
+
+    /// Stops the background jobs and waits for their last step (the log writer's writes and
+    /// syncs every completed record). Blocks: call off the cooperative pool.
+    private static func stopJobs(of core: VolumeCore) {
+        core.stopLogWriter()
+        core.stopWriteBack()
+        core.runtime.logWriters.waitUntilFinished(core.logWriterJob)
+        core.runtime.writeBack.waitUntilFinished(core.writeBackJob)
     }
 
     deinit {
-        // A volume dropped without close(): stop and join the threads (they hold the core,
-        // never the Volume, so this cannot run on them). Everything flushed is durable and
-        // the rest is recovered from the WAL on the next open; the file closes with the core.
-        core.stopLogWriter()
-        core.stopWriteBack()
-        threads.withLock { workers in
-            for worker in workers { worker.join() }
-        }
+        // A volume dropped without close(): stop its jobs and wait for their end (their
+        // steps hold the core weakly and never the Volume, so this cannot run on a pool
+        // thread). Everything flushed is durable and the rest is recovered from the WAL on
+        // the next open; the file closes with the core.
+        if jobsRunning.withLock({ $0 }) { Self.stopJobs(of: core) }
     }
 
     // MARK: - Create and open
@@ -417,7 +424,7 @@ public final class Volume: Sendable {
     /// the file. Later calls fail with `.closed`. Reopening after a clean close replays nothing.
     /// Concurrent and later close calls wait until the volume is closed and report the same
     /// outcome: only the first one does the work, so the file is closed once, after the
-    /// background threads and every in-flight call stopped using it.
+    /// background jobs and every in-flight call stopped using it.
     public func close() async throws(BlockError) {
         enum Role { case closer(mustWait: Bool), waiter, done(BlockError?) }
         let role: Role = lifecycle.withLock { state in
@@ -454,14 +461,12 @@ public final class Volume: Sendable {
         if closeError == nil {
             do { try await core.drainWriteBack() } catch { closeError = error }
         }
-        core.stopLogWriter()
-        core.stopWriteBack()
-        let workers = threads.withLock { workers in
-            defer { workers.removeAll() }
-            return workers
+        let running = jobsRunning.withLock { running in
+            defer { running = false }
+            return running
         }
-        await Self.offload { () -> Void in
-            for worker in workers { worker.join() }
+        if running {
+            await Self.offload { [core] () -> Void in Self.stopJobs(of: core) }
         }
         core.file.close()
         core.options.memoryBudget?.unregister(core)

@@ -37,10 +37,10 @@ struct CommitState {
     /// Records completed since the log writer last looked.
     var unwrittenRecords = false
     /// The log writer sleeps and must be woken for new records (once its eager-write delay
-    /// passed; see `waitForLogWork`).
+    /// passed; see `takeLogWork`).
     var writerIdle = false
     /// Before this time (monotonic clock) new records alone do not start a round: set after
-    /// a round that served no flush (see `waitForLogWork`).
+    /// a round that served no flush (see `takeLogWork`).
     var eagerWriteNotBeforeNs: UInt64 = 0
     /// Ring position up to which the file holds the log (owned by the log writer).
     var writtenPosition: UInt64
@@ -70,7 +70,7 @@ extension VolumeCore {
                 state.waiters.append(DurableWaiter(lsn: lsn, continuation: continuation))
                 return nil
             }
-            if let immediate { continuation.resume(returning: immediate) } else { commit.broadcast() }
+            if let immediate { continuation.resume(returning: immediate) } else { wakeLogWriter() }
         }
         try result.get()
     }
@@ -114,7 +114,7 @@ extension VolumeCore {
     func waitLocallyDurableBlocking(_ lsn: UInt64) throws(BlockError) {
         if lsn <= durableLSN.load(ordering: .acquiring) { return }
         commit.withLock { $0.blockingTargetLSN = max($0.blockingTargetLSN, lsn) }
-        commit.broadcast()
+        wakeLogWriter()
         let outcome: BlockError? = commit.withLock(waitingUntil: { state in
             lsn <= durableLSN.load(ordering: .acquiring) || state.failure != nil || state.stopped
         }) { state, _ in
@@ -130,82 +130,93 @@ extension VolumeCore {
             state.unwrittenRecords = true
             return state.writerIdle && monotonicNowNs() >= state.eagerWriteNotBeforeNs
         }
-        if wake { commit.broadcast() }
+        if wake { wakeLogWriter() }
     }
 
-    /// The log writer thread's body; returns when asked to stop, after writing and syncing
-    /// every completed record.
-    func runLogWriterLoop() {
+    /// One turn of the log writer, run by the runtime's log-writer pool: a round when there
+    /// is a reason for one, otherwise when to look again. Ends (`.finished`) after the
+    /// round that wrote and synced every completed record at the stop.
+    func logWriterStep() -> JobNext {
         let delayNs = UInt64(options.groupCommitMaxDelayMicros) * 1000
         let maxBatch = options.groupCommitMaxBatch
-        while true {
-            let (stopping, failed, syncTarget) = waitForLogWork()
-            defer { commit.withLock { $0.roundInProgress = false } }
-            if failed {
-                failWaiters(with: failure ?? .closed)
-                if stopping { break }
-                // A failed volume writes nothing more; wait for the stop.
-                commit.withLock(waitingUntil: { $0.stopping }) { _, _ in }
-                failWaiters(with: failure ?? .closed)
-                break
-            }
-            var target = syncTarget
-            if target > durableLSN.load(ordering: .acquiring) && delayNs > 0 {
-                commit.withLock(waitingUntil: { $0.waiters.count >= maxBatch || $0.stopping }, timeoutNs: delayNs) { _, _ in }
-                target = max(target, commit.withLock { $0.waiters.map(\.lsn).max() ?? 0 })
-            }
-            if stopping { target = sequencer.withLock { $0.ring.completedLSN } }
-            var synced = false
-            var served = 0
-            switch writeLogRound(syncThrough: target) {
-            case let .success(didSync):
-                synced = didSync
-                served = resumeDurableWaiters(synced: didSync)
-            case let .failure(error):
-                fail(error)
-                failWaiters(with: failure ?? error)
-            }
-            commit.withLock { state in
-                state.eagerWriteNotBeforeNs = synced ? afterSyncedRoundNs(loneWriter: served <= 1)
-                    : monotonicNowNs() + Self.eagerWriteDelayNs
-            }
-            if stopping { break }
+        guard let (stopping, failed, syncTarget) = takeLogWork() else { return nextLogWriterWake() }
+        defer { commit.withLock { $0.roundInProgress = false } }
+        if failed {
+            failWaiters(with: failure ?? .closed)
+            // A failed volume writes nothing more; it waits for the stop.
+            return stopping ? finishLogWriter() : .idle
         }
-        commit.withLock { $0.stopped = true }
-        commit.broadcast()
-        failWaiters(with: failure ?? .closed)
+        var target = syncTarget
+        if target > durableLSN.load(ordering: .acquiring) && delayNs > 0 {
+            commit.withLock(waitingUntil: { $0.waiters.count >= maxBatch || $0.stopping }, timeoutNs: delayNs) { _, _ in }
+            target = max(target, commit.withLock { $0.waiters.map(\.lsn).max() ?? 0 })
+        }
+        if stopping { target = sequencer.withLock { $0.ring.completedLSN } }
+        var synced = false
+        var served = 0
+        switch writeLogRound(syncThrough: target) {
+        case let .success(didSync):
+            synced = didSync
+            served = resumeDurableWaiters(synced: didSync)
+        case let .failure(error):
+            fail(error)
+            failWaiters(with: failure ?? error)
+        }
+        commit.withLock { state in
+            state.eagerWriteNotBeforeNs = synced ? afterSyncedRoundNs(loneWriter: served <= 1)
+                : monotonicNowNs() + Self.eagerWriteDelayNs
+        }
+        return stopping ? finishLogWriter() : .again
     }
 
-    /// Sleeps until there is a reason for a round: a flush or the write-back waits for
+    private func finishLogWriter() -> JobNext {
+        commit.withLock {
+            $0.stopped = true
+            $0.roundInProgress = false
+        }
+        commit.broadcast()
+        failWaiters(with: failure ?? .closed)
+        return .finished
+    }
+
+    /// Takes a reason for a round, if there is one: a flush or the write-back waits for
     /// durability, the volume stops, or records completed and either the last round served
     /// a flush or it ended at least `eagerWriteDelayNs` ago. Under a steady stream of writes
     /// without flushes the log so goes out in fewer, larger writes (each costs a syscall and
     /// a device request), while a write after a flush (the next I/O of a synchronous
     /// client) starts at once. Returns (stopping, failed, highest LSN someone needs durable).
-    private func waitForLogWork() -> (Bool, Bool, UInt64) {
-        let deadline = commit.withLock { state in
-            state.writerIdle = true
-            return state.eagerWriteNotBeforeNs
-        }
-        func ready(_ state: CommitState) -> Bool {
-            guard !state.roundInProgress else { return false }
-            return !state.waiters.isEmpty || state.stopping || state.blockingTargetLSN > durableLSN.load(ordering: .relaxed)
-                || (state.unwrittenRecords && monotonicNowNs() >= deadline)
-        }
-        while true {
-            let now = monotonicNowNs()
-            // Before the deadline, wake at it (appenders do not wake the thread then).
-            let timeoutNs: UInt64? = now < deadline ? deadline - now : nil
-            let work: (Bool, Bool, UInt64)? = commit.withLock(waitingUntil: ready, timeoutNs: timeoutNs) { state, isReady in
-                guard isReady else { return nil }
-                state.roundInProgress = true
-                state.writerIdle = false
-                state.unwrittenRecords = false
-                let target = max(state.waiters.map(\.lsn).max() ?? 0, state.blockingTargetLSN)
-                return (state.stopping, state.failure != nil, target)
+    private func takeLogWork() -> (Bool, Bool, UInt64)? {
+        let now = monotonicNowNs()
+        return commit.withLock { state in
+            let ready = !state.roundInProgress
+                && (!state.waiters.isEmpty || state.stopping || state.blockingTargetLSN > durableLSN.load(ordering: .relaxed)
+                    || (state.unwrittenRecords && now >= state.eagerWriteNotBeforeNs))
+            guard ready else {
+                // Appenders wake an idle writer once its eager-write delay passed.
+                state.writerIdle = true
+                return nil
             }
-            if let work { return work }
+            state.roundInProgress = true
+            state.writerIdle = false
+            state.unwrittenRecords = false
+            let target = max(state.waiters.map(\.lsn).max() ?? 0, state.blockingTargetLSN)
+            return (state.stopping, state.failure != nil, target)
         }
+    }
+
+    /// Without a reason for a round now: records that wait for the eager-write delay run at
+    /// its end; anything else wakes the job (`wakeLogWriter`).
+    private func nextLogWriterWake() -> JobNext {
+        commit.withLock { state in
+            guard state.unwrittenRecords && !state.roundInProgress else { return .idle }
+            return .at(deadlineNs: state.eagerWriteNotBeforeNs)
+        }
+    }
+
+    /// Wakes threads blocked on the commit state and schedules the log-writer job.
+    func wakeLogWriter() {
+        commit.broadcast()
+        runtime.logWriters.wake(logWriterJob)
     }
 
     static let eagerWriteDelayNs: UInt64 = 1_000_000
@@ -281,7 +292,8 @@ extension VolumeCore {
             }
             return (done, batch)
         }
-        commit.broadcast()
+        // Also the job: a caller-led round may end with waiters queued for the next one.
+        wakeLogWriter()
         if batch > 0 {
             metrics.groupCommitSyncs.increment()
             metrics.groupCommitBatchSize.record(batch)
@@ -310,7 +322,7 @@ extension VolumeCore {
 
     func stopLogWriter() {
         commit.withLock { $0.stopping = true }
-        commit.broadcast()
+        wakeLogWriter()
     }
 }
 

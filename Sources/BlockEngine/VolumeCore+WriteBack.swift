@@ -32,6 +32,10 @@ struct WriteBackState {
     /// Another volume waits for the memory budget this one holds: write back everything
     /// complete, background write-back or not.
     var memoryPressure = false
+    /// When the next pass runs by itself (monotonic ns; `.max`: only when woken).
+    var nextPassNs: UInt64 = .max
+    /// The write-back's aligned staging buffer, kept between passes while they write.
+    var staging = StagingBuffer()
     var stopping = false
     /// `checkpoint()` callers: resumed once the checkpoint reaches their LSN.
     var drainWaiters: [DurableWaiter] = []
@@ -53,7 +57,7 @@ extension VolumeCore {
             state.requested = true
             state.memoryPressure = true
         }
-        writeBack.broadcast()
+        wakeWriteBack()
     }
 
     func requestWriteBack(urgent: Bool = false) {
@@ -61,7 +65,7 @@ extension VolumeCore {
             state.requested = true
             if urgent { state.urgent = true }
         }
-        writeBack.broadcast()
+        wakeWriteBack()
     }
 
     /// Returns once every record written before the call is in the data region and the
@@ -77,66 +81,111 @@ extension VolumeCore {
                 state.drainWaiters.append(DurableWaiter(lsn: target, continuation: continuation))
                 return nil
             }
-            if let immediate { continuation.resume(returning: immediate) } else { writeBack.broadcast() }
+            if let immediate { continuation.resume(returning: immediate) } else { wakeWriteBack() }
         }
         try result.get()
     }
 
     /// The write-back thread's body; returns when asked to stop.
-    func runWriteBackLoop() {
+    func writeBackStep() -> JobNext {
         let intervalNs = options.backgroundWriteBack ? UInt64(options.flushIntervalMs) * 1_000_000 : nil
-        var staging = StagingBuffer()
-        defer { staging.release() }
-        while true {
-            // While the file system is full, only the retry interval (or the stop) wakes a
-            // retry: a request per refused writer would spin on failing writes.
-            let stalled = sequencer.withLock { $0.spaceStall != nil }
-            writeBack.withLock { $0.waitingForWork = true }
-            let (stop, drainTarget, memoryPressure) = writeBack.withLock(
-                waitingUntil: { $0.stopping || (!stalled && ($0.requested || !$0.drainWaiters.isEmpty)) },
-                timeoutNs: stalled ? Self.spaceRetryMs * 1_000_000 : intervalNs
-            ) { state, _ -> (Bool, UInt64?, Bool) in
+        // While the file system is full, only the retry interval (or the stop) starts a
+        // retry: a request per refused writer would spin on failing writes.
+        let stalled = sequencer.withLock { $0.spaceStall != nil }
+        let now = monotonicNowNs()
+        let work: (stop: Bool, drainTarget: UInt64?, memoryPressure: Bool, staging: StagingBuffer)? =
+            writeBack.withLock { state in
+                let timerDue = now >= state.nextPassNs
+                guard state.stopping || timerDue || (!stalled && (state.requested || !state.drainWaiters.isEmpty)) else {
+                    state.waitingForWork = true
+                    return nil
+                }
                 state.waitingForWork = false
                 state.requested = false
                 state.urgent = false
-                defer { state.memoryPressure = false }
-                return (state.stopping, state.drainWaiters.map(\.lsn).max(), state.memoryPressure)
-            }
-            if stop { break }
-            var cycles = 0
-            defer {
-                // A wake with nothing to write back (the timer of an idle volume) gives the
-                // staging buffer back: idle volumes hold none, busy ones keep theirs.
-                if cycles == 0 { staging.release() }
-            }
-            if failure == nil {
-                do {
-                    if let drainTarget { _ = try waitForCompletion(atLeast: drainTarget).get() }
-                    // In background mode a wake writes back what was complete when it woke
-                    // (large batches, not a trickle of small cycles that compete with group
-                    // commit for fdatasync); otherwise only what waiting writers or
-                    // checkpoint() need, so a simulation sees deterministic I/O. Each cycle
-                    // releases at least one record, so the loop ends.
-                    let everything = options.backgroundWriteBack || stalled || memoryPressure
-                    let target = everything ? sequencer.withLock { $0.ring.completedLSN } : 0
-                    while sequencer.withLock({ $0.ring.checkpointLSN }) < target || hasWaitingDemand() {
-                        guard try writeBackCycle(staging: &staging) else { break }
-                        cycles += 1
-                        resumeDrainWaiters()
-                    }
-                } catch .noSpace(let reason) {
-                    beginSpaceStall(.noSpace(reason))
-                } catch {
-                    fail(error)
+                defer {
+                    state.memoryPressure = false
+                    state.staging = StagingBuffer()
                 }
+                return (state.stopping, state.drainWaiters.map(\.lsn).max(), state.memoryPressure, state.staging)
             }
-            resumeDrainWaiters()
+        guard let work else { return nextWriteBackWake(stalled: stalled, intervalNs: intervalNs) }
+        var staging = work.staging
+        if work.stop {
+            staging.release()
+            let leftovers = writeBack.withLock { state in
+                defer { state.drainWaiters.removeAll() }
+                return state.drainWaiters
+            }
+            for waiter in leftovers { waiter.continuation.resume(returning: .failure(failure ?? .closed)) }
+            return .finished
         }
-        let leftovers = writeBack.withLock { state in
-            defer { state.drainWaiters.removeAll() }
-            return state.drainWaiters
+        var cycles = 0
+        if failure == nil {
+            do {
+                if let drainTarget = work.drainTarget { _ = try waitForCompletion(atLeast: drainTarget).get() }
+                // In background mode a wake writes back what was complete when it woke
+                // (large batches, not a trickle of small cycles that compete with group
+                // commit for fdatasync); otherwise only what waiting writers or
+                // checkpoint() need, so a simulation sees deterministic I/O. Each cycle
+                // releases at least one record, so the loop ends.
+                let everything = options.backgroundWriteBack || stalled || work.memoryPressure
+                let target = everything ? sequencer.withLock { $0.ring.completedLSN } : 0
+                while sequencer.withLock({ $0.ring.checkpointLSN }) < target || hasWaitingDemand() {
+                    guard try writeBackCycle(staging: &staging) else { break }
+                    cycles += 1
+                    resumeDrainWaiters()
+                }
+            } catch .noSpace(let reason) {
+                beginSpaceStall(.noSpace(reason))
+            } catch {
+                fail(error)
+            }
         }
-        for waiter in leftovers { waiter.continuation.resume(returning: .failure(failure ?? .closed)) }
+        resumeDrainWaiters()
+        // A pass with nothing to write back (the timer of an idle volume) gives the staging
+        // buffer back: idle volumes hold none, busy ones keep theirs.
+        if cycles == 0 { staging.release() }
+        let stalledNow = sequencer.withLock { $0.spaceStall != nil }
+        let delayNs = stalledNow ? Self.spaceRetryMs * 1_000_000 : intervalNs
+        writeBack.withLock { state in
+            state.staging = staging
+            state.nextPassNs = delayNs.map { monotonicNowNs() + $0 } ?? .max
+        }
+        return .again
+    }
+
+    /// When an idle write-back runs next: at its pass time while records wait to be written
+    /// back (or the file system is full), otherwise only when woken. A volume with nothing
+    /// to write back so costs no timer wake; its next completed record sets one
+    /// (`noteRecordsForWriteBack`).
+    private func nextWriteBackWake(stalled: Bool, intervalNs: UInt64?) -> JobNext {
+        // Set before looking, so a record reserved after the look finds it set and wakes us.
+        writeBackSleepsEmpty.store(true, ordering: .sequentiallyConsistent)
+        let pending = sequencer.withLock { $0.ring.lastAllocatedLSN > $0.ring.checkpointLSN }
+        guard stalled || (pending && intervalNs != nil) else {
+            writeBack.withLock { $0.nextPassNs = .max }
+            return .idle
+        }
+        writeBackSleepsEmpty.store(false, ordering: .relaxed)
+        return writeBack.withLock { state in
+            if state.nextPassNs == .max {
+                state.nextPassNs = monotonicNowNs() + (stalled ? Self.spaceRetryMs * 1_000_000 : intervalNs!)
+            }
+            return .at(deadlineNs: state.nextPassNs)
+        }
+    }
+
+    /// A record completed: a write-back that sleeps with nothing to do gets its pass time.
+    /// One atomic load per record otherwise.
+    func noteRecordsForWriteBack() {
+        guard options.backgroundWriteBack, writeBackSleepsEmpty.load(ordering: .sequentiallyConsistent),
+              writeBackSleepsEmpty.exchange(false, ordering: .sequentiallyConsistent) else { return }
+        let deadline = monotonicNowNs() + UInt64(options.flushIntervalMs) * 1_000_000
+        writeBack.withLock { state in
+            if state.nextPassNs == .max { state.nextPassNs = deadline }
+        }
+        runtime.writeBack.wake(writeBackJob, notLaterThanNs: deadline)
     }
 
     private func hasWaitingDemand() -> Bool {
@@ -181,7 +230,13 @@ extension VolumeCore {
 
     func stopWriteBack() {
         writeBack.withLock { $0.stopping = true }
+        wakeWriteBack()
+    }
+
+    /// Wakes threads blocked on the write-back state and schedules the write-back job.
+    func wakeWriteBack() {
         writeBack.broadcast()
+        runtime.writeBack.wake(writeBackJob)
     }
 
     /// Runs one write-back cycle; returns false when no completed record was waiting.

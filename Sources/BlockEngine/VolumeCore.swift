@@ -93,6 +93,13 @@ final class VolumeCore: Sendable {
     let commit: ConditionLock<CommitState>
     let writeBack: ConditionLock<WriteBackState>
     let barrier: Mutex<(any ReplicaBarrier)?>
+    /// The pools this volume's log writer and write-back run on.
+    let runtime: EngineRuntime
+    let logWriterJob: PoolJob
+    let writeBackJob: PoolJob
+    /// The write-back sleeps without a timer (nothing to write back): the next completed
+    /// record gives it one.
+    let writeBackSleepsEmpty = Atomic<Bool>(false)
 
     init(path: String, file: any VolumeFileIO, mirror: WALMirror, recovered: RecoveredState,
          superblock: Superblock, options: VolumeOptions) {
@@ -119,6 +126,13 @@ final class VolumeCore: Sendable {
                                             flushedPosition: recovered.headPosition))
         writeBack = ConditionLock(WriteBackState())
         barrier = Mutex(nil)
+        runtime = options.runtime ?? .shared
+        logWriterJob = PoolJob(name: "log")
+        writeBackJob = PoolJob(name: "write-back")
+        // Weak: the pools never keep a volume alive; the Volume waits for both jobs to finish
+        // before it lets go of its core.
+        logWriterJob.bind { [weak self] in self?.logWriterStep() ?? .finished }
+        writeBackJob.bind { [weak self] in self?.writeBackStep() ?? .finished }
         if let budget = options.memoryBudget {
             // What recovery loaded into the ring is resident already: charged even past the limit.
             budget.register(self)
@@ -178,8 +192,8 @@ final class VolumeCore: Sendable {
             defer { state.waiters.removeAll() }
             return state.waiters
         }
-        commit.broadcast()
-        writeBack.broadcast()
+        wakeLogWriter()
+        wakeWriteBack()
         for waiter in waiters { waiter.continuation.resume(returning: .failure(failure)) }
         for waiter in durableWaiters { waiter.continuation.resume(returning: .failure(failure)) }
     }
@@ -234,6 +248,7 @@ final class VolumeCore: Sendable {
         // write-back cycle could not take (writers handed space, copying in): it can go on.
         if wakeWriteBack { requestWriteBack(urgent: true) }
         noteRecordsCompleted()
+        noteRecordsForWriteBack()
     }
 
     /// Copies the record (and the pad before it, if any) into the ring.

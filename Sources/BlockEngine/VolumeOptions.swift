@@ -79,6 +79,9 @@ public struct VolumeOptions: Sendable {
     /// not yet written back); writers wait, bounded by `walFullTimeoutMs`, while it is used
     /// up. Nil: each ring holds what its records need, up to its size.
     public var memoryBudget: MemoryBudget?
+    /// The thread pools that run the volume's log writer and write-back; nil: the process's
+    /// `EngineRuntime.shared`.
+    public var runtime: EngineRuntime?
 
     public init(logger: Logger = Logger(label: "BlockEngine"), metricsLabel: String? = nil,
                 groupCommitMaxDelayMicros: Int = 0, groupCommitMaxBatch: Int = 256, callerMaySync: Bool = true,

@@ -28,7 +28,7 @@ struct AsyncReadRingTests {
     }
 
     /// Reads blocks 1, 3 and 6 (three pieces) through `ring`; returns the outcome and the bytes.
-    static func readThreePieces(_ ring: AsyncReadRing) async -> (Result<Void, BlockError>?, [UInt8]) {
+    static func readThreePieces(_ ring: AsyncReadRing, descriptor: Int32) async -> (Result<Void, BlockError>?, [UInt8]) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 3 * blockBytes, alignment: 4096)
         defer { buffer.deallocate() }
         buffer.initializeMemory(as: UInt8.self, repeating: 0)
@@ -36,7 +36,7 @@ struct AsyncReadRingTests {
             IOTransfer(buffer: UnsafeMutableRawBufferPointer(rebasing: buffer[(index * blockBytes)..<((index + 1) * blockBytes)]),
                        offset: UInt64(block * blockBytes))
         }
-        let result = await ring.read(transfers)
+        let result = await ring.read(transfers, descriptor: descriptor)
         return (result, Array(buffer))
     }
 
@@ -61,8 +61,8 @@ struct AsyncReadRingTests {
             }
             return fail ? -EAGAIN : AsyncReadRing.KernelCalls.live.submit(ring)
         }
-        let ring = try #require(AsyncReadRing(descriptor: file.descriptor, calls: calls))
-        let (result, bytes) = await Self.readThreePieces(ring)
+        let ring = try #require(AsyncReadRing(calls: calls))
+        let (result, bytes) = await Self.readThreePieces(ring, descriptor: file.descriptor)
         guard Self.succeeded(result) else {
             Issue.record("read failed or was refused: \(String(describing: result))")
             ring.shutdown()
@@ -70,7 +70,7 @@ struct AsyncReadRingTests {
         }
         #expect(bytes == Self.expected(file))
         // The ring still serves reads afterwards.
-        let (again, moreBytes) = await Self.readThreePieces(ring)
+        let (again, moreBytes) = await Self.readThreePieces(ring, descriptor: file.descriptor)
         #expect(Self.succeeded(again), "a later read: \(String(describing: again))")
         #expect(moreBytes == Self.expected(file))
         ring.shutdown()
@@ -95,8 +95,8 @@ struct AsyncReadRingTests {
             }
             return AsyncReadRing.KernelCalls.live.waitOne(ring, &tag, &result)
         }
-        let ring = try #require(AsyncReadRing(descriptor: file.descriptor, calls: calls))
-        let (result, bytes) = await Self.readThreePieces(ring)
+        let ring = try #require(AsyncReadRing(calls: calls))
+        let (result, bytes) = await Self.readThreePieces(ring, descriptor: file.descriptor)
         guard Self.succeeded(result) else {
             Issue.record("the reader was resumed without its completions: \(String(describing: result))")
             ring.shutdown()

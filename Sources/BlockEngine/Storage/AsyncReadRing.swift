@@ -1,7 +1,9 @@
 // Reads that would block (data not in the page cache) go through one io_uring shared by all
-// callers, so a queue depth of 32 reaches the device as 32 concurrent reads instead of as many
-// as there are threads. Submissions happen under one lock; a dedicated thread reaps
-// completions and resumes the waiting callers.
+// callers and every volume of the process (`shared`), so a queue depth of 32 reaches the
+// device as 32 concurrent reads instead of as many as there are threads, and a server's
+// threads do not grow with its volumes. Submissions happen under one lock; one thread reaps
+// completions and resumes the waiting callers. Each read names its file descriptor; a file
+// that closes first waits until none of its reads is in flight (`waitUntilIdle`).
 //
 // A caller's buffer belongs to the kernel from the moment its read is queued until its
 // completion is reaped, so a caller is never resumed in between:
@@ -37,6 +39,7 @@ final class AsyncReadRing: @unchecked Sendable {
 
     private struct Piece {
         let requestID: UInt64
+        let descriptor: Int32
         var buffer: UnsafeMutableRawBufferPointer
         var offset: UInt64
     }
@@ -65,24 +68,26 @@ final class AsyncReadRing: @unchecked Sendable {
     private static let droppedTag = UInt64.max - 1
 
     private let ring: OpaquePointer
-    private let descriptor: Int32
     private let calls: KernelCalls
     private let state = ConditionLock(State())
     private var reaper: WorkerThread?
 
+    /// The ring every volume file of the process reads through; nil when the kernel refuses
+    /// an io_uring (files then read synchronously).
+    static let shared: AsyncReadRing? = AsyncReadRing()
+
     /// Nil when the kernel refuses an io_uring.
-    init?(descriptor: Int32, calls: KernelCalls = .live) {
+    init?(calls: KernelCalls = .live) {
         var error: Int32 = 0
         guard let ring = curing_create(Self.entries, &error) else { return nil }
         self.ring = ring
-        self.descriptor = descriptor
         self.calls = calls
         reaper = WorkerThread(name: "blk-read") { [self] in reap() }
     }
 
     /// Reads every transfer; returns nil (having read nothing) when the ring is at its
     /// in-flight limit or stopped, so the caller reads synchronously instead.
-    func read(_ transfers: [IOTransfer]) async -> Result<Void, BlockError>? {
+    func read(_ transfers: [IOTransfer], descriptor: Int32) async -> Result<Void, BlockError>? {
         await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, BlockError>?, Never>) in
             let dropped: [Piece]? = state.withLock { state in
                 guard !state.refusing, state.pieces.count + transfers.count <= Self.maxInFlight else { return nil }
@@ -90,7 +95,8 @@ final class AsyncReadRing: @unchecked Sendable {
                 state.nextTag += 1
                 state.requests[requestID] = Request(remaining: transfers.count, failure: nil,
                                                     continuation: continuation)
-                return queue(transfers.map { Piece(requestID: requestID, buffer: $0.buffer, offset: $0.offset) },
+                return queue(transfers.map { Piece(requestID: requestID, descriptor: descriptor, buffer: $0.buffer,
+                                                   offset: $0.offset) },
                              in: &state)
             }
             guard let dropped else {
@@ -121,7 +127,7 @@ final class AsyncReadRing: @unchecked Sendable {
     }
 
     private func prepare(_ piece: Piece, tag: UInt64) -> Int32 {
-        curing_prep_read(ring, descriptor, piece.buffer.baseAddress, UInt32(piece.buffer.count), piece.offset, tag)
+        curing_prep_read(ring, piece.descriptor, piece.buffer.baseAddress, UInt32(piece.buffer.count), piece.offset, tag)
     }
 
     /// Turns what the kernel did not take into no-ops and returns their pieces (lock held).
@@ -139,13 +145,14 @@ final class AsyncReadRing: @unchecked Sendable {
         let finished = state.withLock { state in
             outcomes.compactMap { piece, failure in finish(piece, failure: failure, in: &state) }
         }
+        state.broadcast()
         for request in finished { request.resume() }
     }
 
     private func readFully(_ piece: Piece) -> BlockError? {
         var done = 0
         while done < piece.buffer.count {
-            let count = pread(descriptor, piece.buffer.baseAddress! + done, piece.buffer.count - done,
+            let count = pread(piece.descriptor, piece.buffer.baseAddress! + done, piece.buffer.count - done,
                               off_t(piece.offset) + off_t(done))
             if count < 0 && errno == EINTR { continue }
             if count < 0 { return .io(operation: "pread at \(piece.offset)", errno: errno) }
@@ -211,8 +218,16 @@ final class AsyncReadRing: @unchecked Sendable {
                                            actualBytes: piece.offset) : nil
             return finish(piece, failure: failure, in: &state)
         }
+        state.broadcast()
         finished?.resume()
         readSynchronously(dropped)
+    }
+
+    /// Blocks until no read of `descriptor` is in flight (a file about to close its
+    /// descriptor: the kernel must not read into a reused one). Bounded by the reads in
+    /// flight, which complete.
+    func waitUntilIdle(descriptor: Int32) {
+        state.withLock(waitingUntil: { state in !state.pieces.values.contains { $0.descriptor == descriptor } }) { _, _ in }
     }
 
     /// Stops the reaper after the reads in flight; later reads are refused (read synchronously).

@@ -27,7 +27,8 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
     /// The io_uring instance for batches, or nil when the kernel refused one (then batches
     /// fall back to pwrite). One batch uses the ring at a time.
     private let ring: ConditionLock<OpaquePointer?>
-    /// Reads that would block go here; nil when the kernel refused a second ring.
+    /// Reads that would block go here (the process's shared ring); nil for read-only opens
+    /// or when the kernel refused a ring.
     private let asyncReads: AsyncReadRing?
     /// RWF_NOWAIT is refused by this file system: `readCached` reports nothing cached.
     private let noWaitUnsupported = ConditionLock(false)
@@ -64,7 +65,7 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         var error: Int32 = 0
         let created = readOnly ? nil : curing_create(Self.ringEntries, &error)
         ring = ConditionLock(created)
-        asyncReads = readOnly ? nil : AsyncReadRing(descriptor: fd)
+        asyncReads = readOnly ? nil : AsyncReadRing.shared
     }
 
     /// Takes the writer's lock on `fd`; false when another open file description holds it.
@@ -96,7 +97,7 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
             return !closed
         }
         guard first else { return }
-        asyncReads?.shutdown()
+        asyncReads?.waitUntilIdle(descriptor: descriptor)
         ring.withLock { ring in
             if let current = ring { curing_destroy(current) }
             ring = nil
@@ -213,7 +214,7 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
 
     package func readAsync(_ transfers: [IOTransfer]) async throws(BlockError) {
         guard !transfers.isEmpty else { return }
-        if let asyncReads, let result = await asyncReads.read(transfers) {
+        if let asyncReads, let result = await asyncReads.read(transfers, descriptor: descriptor) {
             try result.get()
             return
         }
