@@ -47,12 +47,7 @@ public final class BlockDaemon: Service, Sendable {
                 logger.error("cannot serve volume", metadata: ["volume": "\(name)", "error": "\(error)"])
             }
         }
-        var serverConfiguration = ISCSIServerConfiguration(host: configuration.host, port: configuration.port)
-        serverConfiguration.logger = logger
-        if let discovery = configuration.discoveryCHAP {
-            serverConfiguration.discoveryAuthentication = LoginAuthentication(initiatorCredentials: discovery)
-        }
-        let server = ISCSIServer(configuration: serverConfiguration, targets: targets)
+        let server = ISCSIServer(configuration: configuration.serverConfiguration(logger: logger), targets: targets)
         do {
             let address = try await server.start()
             logger.info("serving", metadata: ["targets": "\(targets.map(\.name))", "portal": "\(address)"])

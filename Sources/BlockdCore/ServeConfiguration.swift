@@ -2,6 +2,7 @@
 
 import BlockEngine
 import BlockISCSI
+import Logging
 
 /// Settings of `blockd serve`.
 public struct ServeConfiguration: Sendable {
@@ -26,13 +27,19 @@ public struct ServeConfiguration: Sendable {
     public var memoryLimitBytes: UInt64 = ServeConfiguration.defaultMemoryLimitBytes
 
     public static let defaultMemoryLimitBytes: UInt64 = 1 << 30
+    /// Connections the portal holds at once, logged in or not; more are closed at accept.
+    public var maxConnections: Int
+    /// Connections one remote address may hold at once.
+    public var maxConnectionsPerHost: Int
 
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 3260,
                 iqnPrefix: String = ServeConfiguration.defaultIQNPrefix,
                 creates: [(name: String, sizeBytes: UInt64)] = [],
                 newVolume: VolumeConfiguration = VolumeConfiguration(sizeBytes: 1 << 30),
                 initiatorCHAP: [String: CHAPCredentials] = [:], targetCHAP: [String: CHAPCredentials] = [:],
-                discoveryCHAP: CHAPCredentials? = nil) {
+                discoveryCHAP: CHAPCredentials? = nil,
+                maxConnections: Int = ServeConfiguration.defaultMaxConnections,
+                maxConnectionsPerHost: Int = ServeConfiguration.defaultMaxConnectionsPerHost) {
         self.dataDirectory = dataDirectory
         self.host = host
         self.port = port
@@ -42,9 +49,36 @@ public struct ServeConfiguration: Sendable {
         self.initiatorCHAP = initiatorCHAP
         self.targetCHAP = targetCHAP
         self.discoveryCHAP = discoveryCHAP
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerHost = maxConnectionsPerHost
     }
 
     public static let defaultIQNPrefix = "iqn.2026-11.org.swift-block"
+    public static let defaultMaxConnections = ISCSIServerConfiguration().maxConnections
+    public static let defaultMaxConnectionsPerHost = ISCSIServerConfiguration().maxConnectionsPerHost
+
+    /// `--max-connections` and `--max-connections-per-host`: each at least 1 when given.
+    public mutating func applyConnectionLimits(maxConnections: Int?, maxConnectionsPerHost: Int?) throws(ServeError) {
+        if let maxConnections {
+            guard maxConnections >= 1 else { throw .invalidArgument("--max-connections must be at least 1") }
+            self.maxConnections = maxConnections
+        }
+        if let maxConnectionsPerHost {
+            guard maxConnectionsPerHost >= 1 else { throw .invalidArgument("--max-connections-per-host must be at least 1") }
+            self.maxConnectionsPerHost = maxConnectionsPerHost
+        }
+    }
+
+    /// What the iSCSI server is started with: the portal, discovery CHAP and the connection
+    /// limits; everything else keeps the server's defaults.
+    public func serverConfiguration(logger: Logger) -> ISCSIServerConfiguration {
+        var server = ISCSIServerConfiguration(host: host, port: port, maxConnections: maxConnections,
+                                              maxConnectionsPerHost: maxConnectionsPerHost, logger: logger)
+        if let discoveryCHAP {
+            server.discoveryAuthentication = LoginAuthentication(initiatorCredentials: discoveryCHAP)
+        }
+        return server
+    }
 
     /// The target name for the volume called `name`.
     public func targetName(forVolume name: String) -> String {

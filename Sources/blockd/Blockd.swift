@@ -158,6 +158,14 @@ struct ServeCommand: AsyncParsableCommand {
         """)
     var memoryLimit: ByteSize = ByteSize(bytes: ServeConfiguration.defaultMemoryLimitBytes)
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Connections served at once, logged in or not; more are closed at accept.",
+        valueName: "N"))
+    var maxConnections: Int = ServeConfiguration.defaultMaxConnections
+
+    @Option(name: .long, help: ArgumentHelp("Connections one remote address may have open at once.", valueName: "N"))
+    var maxConnectionsPerHost: Int = ServeConfiguration.defaultMaxConnectionsPerHost
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -183,6 +191,9 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ServeError.invalidArgument("--memory-limit must be at least 16MiB")
             }
             configuration.memoryLimitBytes = memoryLimit.bytes
+
+            try configuration.applyConnectionLimits(maxConnections: maxConnections,
+                                                    maxConnectionsPerHost: maxConnectionsPerHost)
             for (name, size) in configuration.creates {
                 var geometry = configuration.newVolume
                 geometry.sizeBytes = size
