@@ -164,7 +164,10 @@ extension VolumeCore {
         writeBackSleepsEmpty.store(true, ordering: .sequentiallyConsistent)
         let pending = sequencer.withLock { $0.ring.lastAllocatedLSN > $0.ring.checkpointLSN }
         guard stalled || (pending && intervalNs != nil) else {
-            writeBack.withLock { $0.nextPassNs = .max }
+            writeBack.withLock { state in
+                state.nextPassNs = .max
+                state.staging.release()  // an idle volume holds no staging buffer
+            }
             return .idle
         }
         writeBackSleepsEmpty.store(false, ordering: .relaxed)
