@@ -53,6 +53,11 @@ public final class MemoryBudget: Sendable {
     public var usedBytes: UInt64 { state.withLock { $0.usedBytes } }
     /// The most held at once since the budget was created.
     public var peakBytes: UInt64 { state.withLock { $0.peakBytes } }
+    /// Half the budget is used, or a volume waits for it: volumes then give back ring pages
+    /// after every write-back cycle, not only when they go idle.
+    var isUnderPressure: Bool {
+        state.withLock { $0.usedBytes >= limitBytes / 2 || !$0.waiting.isEmpty }
+    }
     /// Charges refused (a writer then waited).
     public var failedCharges: UInt64 { state.withLock { $0.failedCharges } }
 
