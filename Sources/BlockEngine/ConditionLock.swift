@@ -63,6 +63,9 @@ final class ConditionLock<State>: @unchecked Sendable {
     }
 
     func broadcast() { pthread_cond_broadcast(condition) }
+
+    /// Wakes one waiter: only for conditions whose waiters are interchangeable.
+    func signal() { pthread_cond_signal(condition) }
 }
 
 /// Nanoseconds on the monotonic clock.

@@ -108,8 +108,10 @@ final class JobPool: Sendable {
 
     let name: String
     let threadCount: Int
+    /// Its condition has only worker threads waiting (interchangeable: a wake needs one).
     private let state: ConditionLock<State>
-    private let finished: ConditionLock<Int>
+    /// Counts jobs that finished; `waitUntilFinished` waits on its condition.
+    private let finished: ConditionLock<UInt64>
     private let threads: Mutex<[WorkerThread]>
 
     init(name: String, threads threadCount: Int) {
@@ -128,7 +130,7 @@ final class JobPool: Sendable {
     /// Stops the threads once they are idle (for pools that are not the process's shared one).
     func shutdown() {
         state.withLock { $0.stopping = true }
-        state.broadcast()
+        state.broadcast()  // every worker must see the stop
         let workers = threads.withLock { workers in
             defer { workers.removeAll() }
             return workers
@@ -143,7 +145,7 @@ final class JobPool: Sendable {
             state.registered += 1
             state.enqueue(job)
         }
-        state.broadcast()
+        state.signal()
     }
 
     /// The job has work: runs it soon (at once if it is idle or sleeping until a deadline).
@@ -160,7 +162,7 @@ final class JobPool: Sendable {
                 return false
             }
         }
-        if queued { state.broadcast() }
+        if queued { state.signal() }
     }
 
     /// Runs an idle job no later than `deadlineNs` (unless it is woken before).
@@ -170,12 +172,17 @@ final class JobPool: Sendable {
             state.sleep(job, untilNs: deadlineNs)
             return true
         }
-        if changed { state.broadcast() }
+        if changed { state.signal() }  // one sleeper recomputes its timeout
     }
 
     /// Blocks until `job` has returned `.finished` (call after asking it to stop).
     func waitUntilFinished(_ job: PoolJob) {
-        state.withLock(waitingUntil: { _ in job.phase == .finished }) { _, _ in }
+        // Bounded: each turn waits for one more job of the pool to finish.
+        while true {
+            let seen = finished.withLock { $0 }
+            if state.withLock({ _ in job.phase == .finished }) { return }
+            finished.withLock(waitingUntil: { $0 != seen }) { _, _ in }
+        }
     }
 
     private func runWorker() {
@@ -214,9 +221,14 @@ final class JobPool: Sendable {
                     state.sleep(job, untilNs: deadline)
                 }
             }
-            // Others may be waiting for this job's end, for a queued job, or with a timeout
-            // longer than this job's new deadline.
-            state.broadcast()
+            if next == .finished {
+                finished.withLock { $0 &+= 1 }
+                finished.broadcast()
+            }
+            // Another worker takes what this one leaves queued (this one takes one itself
+            // next, and sleeps for this job's deadline when nothing is queued).
+            let another = state.withLock { $0.ready.count - $0.readyHead > 1 }
+            if another { state.signal() }
         }
     }
 }
