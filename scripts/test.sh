@@ -8,7 +8,7 @@
 #   5. a smoke run of the benchmarks (they run and produce numbers; nothing is timed).
 # BLOCKENGINE_CRASH_POINTS=20000 scripts/test.sh runs a longer crash simulation;
 # FUZZ_SECONDS sets the time per fuzzer (default 30); FLOOD_LONG=1 floods for 120 s with 32
-# readers.
+# readers; MANY_VOLUMES_LONG=1 serves 1,000 volumes instead of 64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh --test
@@ -31,6 +31,9 @@ scripts/qemu-integration.sh
 
 step "hostile peers (flood: non-reading readers, immediate commands, half PDUs) beside a normal session"
 scripts/flood-test.sh
+
+step "many volumes in one blockd (memory and threads that do not grow with the volume count)"
+scripts/many-volumes-test.sh
 
 step "fuzzing"
 scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
