@@ -26,10 +26,9 @@ fi
 
 work=$(mktemp -d)
 flood_pid=
-sampler=
 cleanup() {
     [[ -n $flood_pid ]] && kill "$flood_pid" 2>/dev/null || true
-    [[ -n $sampler ]] && kill "$sampler" 2>/dev/null || true
+    [[ -n ${SAMPLER_PID:-} ]] && kill "$SAMPLER_PID" 2>/dev/null || true
     stop_blockd
     rm -rf "$work"
 }
@@ -49,13 +48,7 @@ bound_mib=$((base_kib / 1024 + readers * (32 + 16 + 4) + 64))
 echo "blockd RSS before the flood: $((base_kib / 1024)) MiB; bound under $readers readers: $bound_mib MiB"
 
 samples="$work/samples"
-(
-    while status=$(cat "/proc/$BLOCKD_PID/status" 2>/dev/null); do
-        awk '/^VmRSS:/ {rss = $2} /^Threads:/ {threads = $2} END {print rss, threads}' <<<"$status"
-        sleep 0.2
-    done
-) >"$samples" &
-sampler=$!
+start_sampler "$BLOCKD_PID" "$samples"
 
 python3 scripts/iscsi-flood.py --port "$port" --target "$target" --seconds "$seconds" --readers "$readers" \
     >"$work/flood.out" 2>&1 &
@@ -91,10 +84,9 @@ if [[ ${FLOOD_LONG:-0} == 1 ]]; then
 fi
 grep -q "immediate:.*Reject 0x06" "$work/flood.out" || fail "immediate commands beyond the limit were not rejected"
 
-kill "$sampler" 2>/dev/null || true
-wait "$sampler" 2>/dev/null || true
-sampler=
-read -r peak_kib peak_threads < <(awk 'NF == 2 {if ($1 > r) r = $1; if ($2 > t) t = $2} END {print r + 0, t + 0}' "$samples")
+stop_sampler "$samples"
+peak_kib=$PEAK_RSS_KIB
+peak_threads=$PEAK_THREADS
 echo "blockd under the flood: peak RSS $((peak_kib / 1024)) MiB (bound $bound_mib MiB), peak threads $peak_threads"
 ((peak_kib / 1024 < bound_mib)) || fail "peak RSS $((peak_kib / 1024)) MiB >= $bound_mib MiB"
 

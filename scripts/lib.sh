@@ -43,3 +43,26 @@ free_port() {
     done
     return 1
 }
+
+# start_sampler PID FILE: appends "rss_kib threads" of process PID to FILE every 0.2 s,
+# in the background, until stop_sampler or until PID is gone; sets SAMPLER_PID.
+start_sampler() {
+    local pid=$1 file=$2
+    (
+        while status=$(cat "/proc/$pid/status" 2>/dev/null); do
+            awk '/^VmRSS:/ {rss = $2} /^Threads:/ {threads = $2} END {print rss, threads}' <<<"$status"
+            sleep 0.2
+        done
+    ) >"$file" &
+    SAMPLER_PID=$!
+}
+
+# stop_sampler FILE: stops the sampler and sets PEAK_RSS_KIB and PEAK_THREADS from FILE.
+stop_sampler() {
+    if [[ -n "${SAMPLER_PID:-}" ]]; then
+        kill "$SAMPLER_PID" 2>/dev/null || true
+        wait "$SAMPLER_PID" 2>/dev/null || true
+    fi
+    SAMPLER_PID=
+    read -r PEAK_RSS_KIB PEAK_THREADS < <(awk 'NF == 2 {if ($1 > r) r = $1; if ($2 > t) t = $2} END {print r + 0, t + 0}' "$1")
+}

@@ -40,9 +40,8 @@ IQN=iqn.2026-11.org.swift-block
 (( VOLUMES > BUSY )) || { echo "VOLUMES must exceed BUSY" >&2; exit 1; }
 
 work=$(mktemp -d "${WORK_DIR:-/var/tmp}/many-volumes.XXXXXX")
-sampler=
 cleanup() {
-    [[ -n $sampler ]] && kill "$sampler" 2>/dev/null || true
+    [[ -n ${SAMPLER_PID:-} ]] && kill "$SAMPLER_PID" 2>/dev/null || true
     stop_blockd
     rm -rf "$work"
 }
@@ -66,15 +65,8 @@ start_s=$(date +%s.%N)
 start_blockd "$work/data" "$port" "$log" "${serve_args[@]}"
 echo "blockd serving $VOLUMES volumes after $(echo "$(date +%s.%N) - $start_s" | bc) s (pid $BLOCKD_PID)"
 
-# The sampler appends "rss_kib threads" lines until killed or blockd is gone.
 samples="$work/samples"
-(
-    while status=$(cat "/proc/$BLOCKD_PID/status" 2>/dev/null); do
-        awk '/^VmRSS:/ {rss = $2} /^Threads:/ {threads = $2} END {print rss, threads}' <<<"$status"
-        sleep 0.2
-    done
-) >"$samples" &
-sampler=$!
+start_sampler "$BLOCKD_PID" "$samples"
 
 url() { echo "iscsi://127.0.0.1:$port/$IQN:v$1/0"; }
 failures=0
@@ -128,10 +120,9 @@ if (( busy_running < BUSY )); then
     echo "note: some busy clients ended before the quiet run did; raise their -c to keep them busy"
 fi
 
-kill "$sampler" 2>/dev/null || true
-wait "$sampler" 2>/dev/null || true
-sampler=
-read -r peak_rss_kib peak_threads < <(awk 'NF == 2 {if ($1 > r) r = $1; if ($2 > t) t = $2} END {print r + 0, t + 0}' "$samples")
+stop_sampler "$samples"
+peak_rss_kib=$PEAK_RSS_KIB
+peak_threads=$PEAK_THREADS
 peak_rss_mib=$((peak_rss_kib / 1024))
 echo "blockd with $VOLUMES volumes: peak RSS $peak_rss_mib MiB, peak threads $peak_threads ($(wc -l <"$samples") samples)"
 (( peak_rss_mib < MAX_RSS_MIB )) || fail "peak RSS $peak_rss_mib MiB >= $MAX_RSS_MIB MiB"

@@ -82,7 +82,7 @@ public final class MemoryBudget: Sendable {
     func tryCharge(_ bytes: UInt64, for core: VolumeCore, force: Bool = false) -> Bool {
         guard bytes > 0 else { return true }
         let id = ObjectIdentifier(core)
-        let granted = state.withLock { state -> Bool in
+        return state.withLock { state -> Bool in
             guard force || state.usedBytes == 0 || state.usedBytes + bytes <= limitBytes else {
                 state.failedCharges += 1
                 if !state.waiting.contains(id) { state.waiting.append(id) }
@@ -93,7 +93,6 @@ public final class MemoryBudget: Sendable {
             state.holders[id, default: Holder(core: core, heldBytes: 0)].heldBytes += bytes
             return true
         }
-        return granted
     }
 
     /// The volumes holding the most, for a writer that found the budget full to prompt

@@ -26,6 +26,19 @@ struct MemoryBudgetTests {
         }
     }
 
+    /// A volume of 64 MiB with a 32 MiB WAL, without background write-back, on `budget`.
+    static func makeBudgetedVolume(_ name: String, in directory: TemporaryDirectory,
+                                   budget: MemoryBudget) async throws -> Volume {
+        // Without background write-back only the budget's pressure (and each volume's own
+        // waiting writers) start write-back, so the budget is certain to fill.
+        var options = testOptions(background: false)
+        options.memoryBudget = budget
+        return try await Volume.create(
+            at: directory.file(name),
+            configuration: VolumeConfiguration(sizeBytes: 64 << 20, blockSizeBytes: 4096, walSizeBytes: 32 << 20),
+            options: options)
+    }
+
     static func expectContent(_ volume: Volume, totalBytes: Int, tag: UInt64) async throws {
         for lba in stride(from: UInt64(0), to: UInt64(totalBytes / 4096), by: 16) {
             let read = try await volume.read(at: lba, blockCount: 16)
@@ -56,17 +69,8 @@ struct MemoryBudgetTests {
     func sharedBudget() async throws {
         let directory = TemporaryDirectory()
         let budget = try MemoryBudget(limitBytes: MemoryBudget.minimumLimitBytes)
-        // Without background write-back only the budget's pressure (and each volume's own
-        // waiting writers) start write-back, so the budget is certain to fill.
-        var options = testOptions(background: false)
-        options.memoryBudget = budget
         var volumes: [Volume] = []
-        for index in 0..<4 {
-            volumes.append(try await Volume.create(
-                at: directory.file("v\(index).blk"),
-                configuration: VolumeConfiguration(sizeBytes: 64 << 20, blockSizeBytes: 4096, walSizeBytes: 32 << 20),
-                options: options))
-        }
+        for index in 0..<4 { volumes.append(try await Self.makeBudgetedVolume("v\(index).blk", in: directory, budget: budget)) }
         // 4 x 24 MiB into rings of 32 MiB each: without the budget 96 MiB would be resident.
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, volume) in volumes.enumerated() {
@@ -90,16 +94,8 @@ struct MemoryBudgetTests {
     func quietVolumeIsServed() async throws {
         let directory = TemporaryDirectory()
         let budget = try MemoryBudget(limitBytes: MemoryBudget.minimumLimitBytes)
-        var options = testOptions(background: false)
-        options.memoryBudget = budget
-        let busy = try await Volume.create(
-            at: directory.file("busy.blk"),
-            configuration: VolumeConfiguration(sizeBytes: 64 << 20, blockSizeBytes: 4096, walSizeBytes: 32 << 20),
-            options: options)
-        let quiet = try await Volume.create(
-            at: directory.file("quiet.blk"),
-            configuration: VolumeConfiguration(sizeBytes: 64 << 20, blockSizeBytes: 4096, walSizeBytes: 32 << 20),
-            options: options)
+        let busy = try await Self.makeBudgetedVolume("busy.blk", in: directory, budget: budget)
+        let quiet = try await Self.makeBudgetedVolume("quiet.blk", in: directory, budget: budget)
         // Without background write-back the busy volume keeps its records until asked.
         try await Self.write(busy, totalBytes: 15 << 20, tasks: 1, tag: 7)
         #expect(budget.usedBytes >= 15 << 20)

@@ -9,7 +9,7 @@
 // Invariants:
 // - A job is in the ready queue at most once; `wake` on a running job is not lost (the job
 //   is queued again when its step returns).
-// - The ready queue holds at most the registered jobs; the timer list at most one entry
+// - The ready queue holds at most the started jobs; the timer list at most one entry
 //   per job (a newer deadline replaces the older).
 // - `waitUntilFinished` returns only after the job's last step returned `.finished`; the
 //   pool then holds no reference to the job.
@@ -61,7 +61,6 @@ final class JobPool: Sendable {
         var timed: [ObjectIdentifier: PoolJob] = [:]
         /// No deadline in `timed` is earlier (a lower bound after removals).
         var earliestDeadlineNs = UInt64.max
-        var registered = 0
         var stopping = false
 
         mutating func enqueue(_ job: PoolJob) {
@@ -107,7 +106,6 @@ final class JobPool: Sendable {
     }
 
     let name: String
-    let threadCount: Int
     /// Its condition has only worker threads waiting (interchangeable: a wake needs one).
     private let state: ConditionLock<State>
     /// Counts jobs that finished; `waitUntilFinished` waits on its condition.
@@ -117,7 +115,6 @@ final class JobPool: Sendable {
     init(name: String, threads threadCount: Int) {
         precondition(threadCount >= 1, "a pool needs a thread")
         self.name = name
-        self.threadCount = threadCount
         state = ConditionLock(State())
         finished = ConditionLock(0)
         threads = Mutex([])
@@ -142,7 +139,6 @@ final class JobPool: Sendable {
     func start(_ job: PoolJob) {
         state.withLock { state in
             precondition(job.phase == .idle, "a job starts once")
-            state.registered += 1
             state.enqueue(job)
         }
         state.signal()
@@ -210,7 +206,6 @@ final class JobPool: Sendable {
                 switch next {
                 case .finished:
                     job.phase = .finished
-                    state.registered -= 1
                 case .again:
                     state.enqueue(job)
                 case .idle where woken, .at where woken:
