@@ -31,6 +31,11 @@ void curing_destroy(curing_t *r) {
     free(r);
 }
 
+int curing_limit_workers(curing_t *r, unsigned bounded, unsigned unbounded) {
+    unsigned values[2] = {bounded, unbounded};
+    return io_uring_register_iowq_max_workers(&r->ring, values);
+}
+
 unsigned curing_sq_space_left(curing_t *r) {
     return io_uring_sq_space_left(&r->ring);
 }

@@ -80,6 +80,10 @@ final class AsyncReadRing: @unchecked Sendable {
     init?(calls: KernelCalls = .live) {
         var error: Int32 = 0
         guard let ring = curing_create(Self.entries, &error) else { return nil }
+        // Uncached buffered reads block in kernel workers: allow a few per core (the kernel's
+        // own default), stated here so the thread count is ours, not the kernel version's.
+        let workers = UInt32(4 * EngineRuntime.cores)
+        _ = curing_limit_workers(ring, min(workers, Self.entries), 2)
         self.ring = ring
         self.calls = calls
         reaper = WorkerThread(name: "blk-read") { [self] in reap() }

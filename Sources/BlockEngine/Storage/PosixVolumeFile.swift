@@ -38,6 +38,8 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
     private let dsyncRefused = Atomic(false)
     private let closed = ConditionLock(false)
     static let ringEntries: UInt32 = 32
+    /// Kernel io-wq workers per submitting thread for the batch ring (see `init`).
+    static let kernelWorkers: UInt32 = 2
 
     /// Opens an existing file, or creates a new one when `create` is set (failing if it exists).
     /// `directIO: false` writes everything through the page cache, as on a file system that
@@ -64,6 +66,10 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         directDescriptor = readOnly || !directIO ? -1 : Glibc.open(path, O_RDWR | O_CLOEXEC | cblock_o_direct_flag())
         var error: Int32 = 0
         let created = readOnly ? nil : curing_create(Self.ringEntries, &error)
+        // Batch writes to one file are serialized by the kernel anyway (buffered writes of a
+        // regular file are hashed to one worker), so two workers per submitting thread are
+        // enough; the cap keeps kernel threads fixed however many volumes are open.
+        if let created { _ = curing_limit_workers(created, Self.kernelWorkers, Self.kernelWorkers) }
         ring = ConditionLock(created)
         asyncReads = readOnly ? nil : AsyncReadRing.shared
     }

@@ -12,6 +12,12 @@ typedef struct curing curing_t;
 curing_t *curing_create(unsigned entries, int *error);
 void curing_destroy(curing_t *ring);
 
+/// Caps the kernel worker threads (io-wq) that serve this ring's blocking operations:
+/// `bounded` for regular-file I/O, `unbounded` for the rest, per NUMA node. The cap also
+/// applies to threads that submit to the ring later. Returns 0 or a negative errno
+/// (-EINVAL on kernels before 5.15, where the kernel's own bound of 4 x CPUs applies).
+int curing_limit_workers(curing_t *ring, unsigned bounded, unsigned unbounded);
+
 /// Free submission slots.
 unsigned curing_sq_space_left(curing_t *ring);
 
