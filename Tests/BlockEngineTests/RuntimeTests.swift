@@ -99,5 +99,22 @@ struct RuntimeTests {
         // runtime's 6, the shared runtime's pools and the shared read ring's reaper.
         #expect(during <= 6 + EngineRuntime.defaultLogWriterThreads + EngineRuntime.defaultWriteBackThreads + 1,
                 "\(during) engine threads with 100 volumes open")
+        // Every close wrote its volume back through the batch rings: shared, not one each.
+        #expect(BatchRingPool.shared.createdRings <= BatchRingPool.shared.maxRings)
+    }
+
+    @Test("batches share a fixed set of rings: a batch waits for a ring rather than creating one past the bound")
+    func batchRingsBounded() {
+        let pool = BatchRingPool(maxRings: 2)
+        let counts = Mutex((holding: 0, mostHeld: 0))
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            pool.withRing { _ in
+                counts.withLock { $0.holding += 1; $0.mostHeld = max($0.mostHeld, $0.holding) }
+                usleep(2000)
+                counts.withLock { $0.holding -= 1 }
+            }
+        }
+        #expect(counts.withLock { $0.mostHeld } <= 2)
+        #expect(pool.createdRings <= 2)
     }
 }

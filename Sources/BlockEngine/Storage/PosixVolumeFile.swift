@@ -24,9 +24,6 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
     /// The same file opened with O_DIRECT, or -1 when the file system refuses it.
     private let directDescriptor: Int32
     static let directAlignmentBytes = 4096
-    /// The io_uring instance for batches, or nil when the kernel refused one (then batches
-    /// fall back to pwrite). One batch uses the ring at a time.
-    private let ring: ConditionLock<OpaquePointer?>
     /// Reads that would block go here (the process's shared ring); nil for read-only opens
     /// or when the kernel refused a ring.
     private let asyncReads: AsyncReadRing?
@@ -38,7 +35,7 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
     private let dsyncRefused = Atomic(false)
     private let closed = ConditionLock(false)
     static let ringEntries: UInt32 = 32
-    /// Kernel io-wq workers per submitting thread for the batch ring (see `init`).
+    /// Kernel io-wq workers per submitting thread for a batch ring (BatchRingPool).
     static let kernelWorkers: UInt32 = 2
 
     /// Opens an existing file, or creates a new one when `create` is set (failing if it exists).
@@ -64,13 +61,6 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         }
         descriptor = fd
         directDescriptor = readOnly || !directIO ? -1 : Glibc.open(path, O_RDWR | O_CLOEXEC | cblock_o_direct_flag())
-        var error: Int32 = 0
-        let created = readOnly ? nil : curing_create(Self.ringEntries, &error)
-        // Batch writes to one file are serialized by the kernel anyway (buffered writes of a
-        // regular file are hashed to one worker), so two workers per submitting thread are
-        // enough; the cap keeps kernel threads fixed however many volumes are open.
-        if let created { _ = curing_limit_workers(created, Self.kernelWorkers, Self.kernelWorkers) }
-        ring = ConditionLock(created)
         asyncReads = readOnly ? nil : AsyncReadRing.shared
     }
 
@@ -104,10 +94,6 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
         }
         guard first else { return }
         asyncReads?.waitUntilIdle(descriptor: descriptor)
-        ring.withLock { ring in
-            if let current = ring { curing_destroy(current) }
-            ring = nil
-        }
         _ = Glibc.close(descriptor)
         if directDescriptor >= 0 { _ = Glibc.close(directDescriptor) }
     }
@@ -230,7 +216,9 @@ package final class PosixVolumeFile: VolumeFileIO, @unchecked Sendable {
 
     package func writeBatch(_ transfers: [IOTransfer]) throws(BlockError) {
         guard !transfers.isEmpty else { return }
-        let result: BlockError? = ring.withLock { ring in
+        // The process's batch rings (BatchRingPool): held for the whole batch, or pwrite
+        // when the kernel refuses io_uring.
+        let result: BlockError? = BatchRingPool.shared.withRing { ring in
             guard let ring else { return fallbackBatch(transfers) }
             return uringBatch(ring, transfers)
         }
