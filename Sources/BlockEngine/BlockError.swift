@@ -35,8 +35,17 @@ public enum BlockError: Error, Sendable, Equatable, CustomStringConvertible {
     case barrierFailed(String)
     /// `sync_quorum`: fewer durable copies than a majority of the replica factor.
     case quorumLost(durableCopies: Int, requiredCopies: Int)
-    /// This node may not accept writes: not the primary, or fenced by a newer epoch.
+    /// This copy may not accept writes: a replica, or a copy with no role.
     case notPrimary(String)
+    /// A newer epoch exists: this copy stopped acknowledging writes and flushes until it is
+    /// assigned again.
+    case fenced(String)
+    /// A primary whose lease ran out, or that was primary before this open and has not been
+    /// assigned again: no writes or flushes until its role is renewed.
+    case leaseExpired(String)
+    /// An assignment or a replication peer carried an epoch older than the volume's (or an
+    /// equal epoch where only a higher one may change the role).
+    case staleEpoch(current: UInt64, offered: UInt64)
     /// An earlier I/O failure made the in-memory state untrustworthy (for example a failed
     /// `fdatasync`); the volume refuses further work until it is reopened and recovered.
     case failed(String)
@@ -75,6 +84,12 @@ public enum BlockError: Error, Sendable, Equatable, CustomStringConvertible {
             return "durability quorum lost: \(durable) durable copies, \(required) required"
         case let .notPrimary(message):
             return "not primary: \(message)"
+        case let .fenced(message):
+            return "fenced: \(message)"
+        case let .leaseExpired(message):
+            return "lease expired: \(message)"
+        case let .staleEpoch(current, offered):
+            return "stale epoch: \(offered) offered, the volume is at epoch \(current)"
         case let .failed(message):
             return "volume failed: \(message)"
         }

@@ -18,6 +18,8 @@ public struct VolumeReport: Sendable, Codable, Equatable {
     public var blockCount: UInt64
     public var durability: String
     public var replicaFactor: Int
+    /// `standalone`, `primary`, `replica`, `fenced` or `none` (docs/ENGINE.md).
+    public var role: String
     public var epoch: UInt64
     public var walOffsetBytes: UInt64
     public var walSizeBytes: UInt64
@@ -68,10 +70,10 @@ extension Volume {
         let used = state.headPosition - superblock.walTailPosition
         return VolumeReport(
             path: path, fileSizeBytes: state.fileSizeBytes, allocatedBytes: try file.allocatedBytes(),
-            formatVersion: Superblock.formatVersion, uuid: superblock.uuid.description,
+            formatVersion: superblock.readVersion, uuid: superblock.uuid.description,
             sizeBytes: superblock.volumeSizeBytes, blockSizeBytes: Int(superblock.blockSizeBytes),
             blockCount: superblock.blockCount, durability: superblock.durability.description,
-            replicaFactor: Int(superblock.replicaFactor), epoch: superblock.epoch,
+            replicaFactor: Int(superblock.replicaFactor), role: superblock.role.description, epoch: superblock.epoch,
             walOffsetBytes: superblock.walOffsetBytes, walSizeBytes: superblock.walSizeBytes,
             dataOffsetBytes: superblock.dataOffsetBytes, superblockSequence: superblock.sequence,
             checkpointLSN: superblock.checkpointLSN, createdAtUnixMs: superblock.createdAtUnixMs,

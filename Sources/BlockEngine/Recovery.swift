@@ -146,7 +146,7 @@ struct WALScanner {
                     continue
                 }
                 let end = position + UInt64(header.recordBytes)
-                let slot = RecordSlot(lsn: header.lsn, startPosition: recordStart, headerPosition: position,
+                let slot = RecordSlot(lsn: header.lsn, epoch: header.epoch, startPosition: recordStart, headerPosition: position,
                                       endPosition: end, kind: header.kind, lba: header.lba,
                                       blockCount: UInt64(header.blockCount), completed: true)
                 index.insert(lba: header.lba, blockCount: UInt64(header.blockCount), lsn: header.lsn,

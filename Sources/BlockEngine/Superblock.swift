@@ -7,11 +7,15 @@
 //   slot leaves the other intact (invariant 5 in docs/ENGINE.md).
 // - Magic at 0, format version at 8 and the CRC position are fixed for every format version,
 //   so a newer volume is recognised as such and not as corruption.
+// - Version 2 added the role (byte 82). Version 1 slots are still read (their role is
+//   standalone: byte 82 was always zero) and the next superblock write stores version 2.
 
 /// The persisted description of a volume.
 struct Superblock: Equatable, Sendable {
     static let magic: [UInt8] = Array("SWBLKVOL".utf8)
-    static let formatVersion: UInt32 = 1
+    static let formatVersion: UInt32 = 2
+    /// The oldest version this build reads.
+    static let oldestReadableVersion: UInt32 = 1
     static let slotSizeBytes = 4096
     static let slotCount = 2
     /// Bytes of the slot covered by the CRC; the CRC itself follows.
@@ -21,6 +25,8 @@ struct Superblock: Equatable, Sendable {
     /// The WAL starts right after the two slots.
     static let walOffsetBytes: UInt64 = UInt64(slotSizeBytes * slotCount)
 
+    /// The version the slot was read from; encoding always writes `formatVersion`.
+    var readVersion: UInt32 = Superblock.formatVersion
     var sequence: UInt64
     var uuid: VolumeUUID
     var blockSizeBytes: UInt32
@@ -30,6 +36,8 @@ struct Superblock: Equatable, Sendable {
     var dataOffsetBytes: UInt64
     var durability: DurabilityMode
     var replicaFactor: UInt8
+    /// Persisted before it takes effect (docs/ENGINE.md, "Roles, epochs and the write gate").
+    var role: VolumeRole = .standalone
     var epoch: UInt64
     /// Every record with an LSN up to this one is applied to the data region and durable.
     var checkpointLSN: UInt64
@@ -64,6 +72,7 @@ struct Superblock: Equatable, Sendable {
         slot.storeLE(dataOffsetBytes, at: 72)
         slot[80] = durability.rawValue
         slot[81] = replicaFactor
+        slot[82] = role.rawValue
         slot.storeLE(epoch, at: 88)
         slot.storeLE(checkpointLSN, at: 96)
         slot.storeLE(walTailPosition, at: 104)
@@ -103,11 +112,15 @@ struct Superblock: Equatable, Sendable {
             return .corrupt("checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))")
         }
         let version = slot.loadLE(UInt32.self, at: 8)
-        guard version == Self.formatVersion else { return .unsupportedVersion(version) }
+        guard version >= Self.oldestReadableVersion, version <= Self.formatVersion else {
+            return .unsupportedVersion(version)
+        }
         guard let durability = DurabilityMode(rawValue: slot[80]) else {
             return .corrupt("unknown durability mode \(slot[80])")
         }
+        guard let role = VolumeRole(rawValue: slot[82]) else { return .corrupt("unknown role \(slot[82])") }
         let superblock = Superblock(
+            readVersion: version,
             sequence: slot.loadLE(UInt64.self, at: 16),
             uuid: VolumeUUID(bytes: Array(slot[24..<40])),
             blockSizeBytes: slot.loadLE(UInt32.self, at: 40),
@@ -117,6 +130,7 @@ struct Superblock: Equatable, Sendable {
             dataOffsetBytes: slot.loadLE(UInt64.self, at: 72),
             durability: durability,
             replicaFactor: slot[81],
+            role: role,
             epoch: slot.loadLE(UInt64.self, at: 88),
             checkpointLSN: slot.loadLE(UInt64.self, at: 96),
             walTailPosition: slot.loadLE(UInt64.self, at: 104),

@@ -299,8 +299,10 @@ public final class Volume: Sendable {
 
     /// Writes whole blocks at `lba`. Returns once the data is in the write-ahead log; with
     /// `fua` it returns only once the data is durable (as `flush()` defines). The bytes are
-    /// read while the call runs; `source` is not retained afterwards.
-    public func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool = false) async throws(BlockError) {
+    /// read while the call runs; `source` is not retained afterwards. Returns the LSN of the
+    /// write's last log record (a replication frontend waits for "durable up to it").
+    @discardableResult
+    public func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool = false) async throws(BlockError) -> UInt64 {
         let byteCount = source.byteCount
         let count = try core.blocks(inBytes: byteCount)
         try core.checkRange(lba: lba, blockCount: count)
@@ -321,6 +323,7 @@ public final class Volume: Sendable {
         core.metrics.writes.increment()
         core.metrics.writeBytes.increment(by: byteCount)
         if fua { try await makeDurable(upTo: lastLSN) }
+        return lastLSN
     }
 
     /// Writes like `write(at:_:fua: false)`, but only when that needs no waiting: the data
@@ -342,36 +345,47 @@ public final class Volume: Sendable {
 
     /// Writes whole blocks at `lba` from memory the caller keeps valid until the call
     /// returns; see `write(at:_:fua:)`.
-    public func write(at lba: UInt64, from bytes: UnsafeRawBufferPointer, fua: Bool = false) async throws(BlockError) {
+    @discardableResult
+    public func write(at lba: UInt64, from bytes: UnsafeRawBufferPointer, fua: Bool = false) async throws(BlockError) -> UInt64 {
         try await write(at: lba, BorrowedBytes(bytes: bytes), fua: fua)
     }
 
     /// Deallocates `blockCount` blocks at `lba`: they read as zeros from now on, and their
     /// space in the file is released once written back. A large range becomes several log
     /// records (a crash may keep a prefix of them), each small enough that entering it into
-    /// the read index holds the index lock only briefly.
-    public func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) {
+    /// the read index holds the index lock only briefly. Returns the LSN of its last record.
+    @discardableResult
+    public func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) -> UInt64 {
         try core.checkRange(lba: lba, blockCount: blockCount)
         try beginOperation()
         defer { endOperation() }
         var done: UInt64 = 0
+        var lastLSN: UInt64 = 0
         while done < blockCount {
             let count = min(blockCount - done, VolumeCore.maxTrimBlocksPerRecord)
-            _ = try await core.append(kind: .trim, lba: lba + done, blockCount: count, source: [UInt8](),
-                                      payloadOffset: 0, payloadLength: 0)
+            lastLSN = try await core.append(kind: .trim, lba: lba + done, blockCount: count, source: [UInt8](),
+                                            payloadOffset: 0, payloadLength: 0)
             done += count
         }
         core.metrics.trims.increment()
+        return lastLSN
     }
 
     /// Returns once every write completed before this call is durable: locally (one shared
     /// fdatasync per group of callers) and on as many replicas as the durability mode needs.
-    public func flush() async throws(BlockError) {
+    /// Returns the LSN it made durable. A copy that may not acknowledge writes (VolumeRole)
+    /// refuses flushes too, also when it lost that right while the flush waited.
+    @discardableResult
+    public func flush() async throws(BlockError) -> UInt64 {
         try beginOperation()
         defer { endOperation() }
         core.metrics.flushes.increment()
-        let lsn = core.sequencer.withLock { $0.ring.lastAllocatedLSN }
+        let lsn: UInt64 = try core.sequencer.withLock { (state) throws(BlockError) in
+            if let refusal = VolumeCore.gateRefusal(state.gate) { throw refusal }
+            return state.ring.lastAllocatedLSN
+        }
         try await makeDurable(upTo: lsn)
+        return lsn
     }
 
     /// Moves every write completed before this call from the WAL to the data region and
@@ -390,32 +404,48 @@ public final class Volume: Sendable {
     /// The fencing epoch new records carry.
     public var epoch: UInt64 { core.epoch.load(ordering: .acquiring) }
 
-    /// Persists a higher fencing epoch; records written afterwards carry it.
-    public func advanceEpoch(to newEpoch: UInt64) async throws(BlockError) {
+    /// The volume's role (persisted; see `assignRole`).
+    public var role: VolumeRole { core.gate.role }
+
+    /// Whether writes and flushes are acknowledged now: standalone, or a primary assigned in
+    /// this session whose lease runs; otherwise the error they would fail with.
+    public var writeRefusal: BlockError? { core.acknowledgementRefusal() }
+
+    /// Takes `role` at `epoch`, persisted in the superblock before it admits writes. An
+    /// epoch lower than the volume's fails with `staleEpoch`; so does a change of role at
+    /// the same epoch, except to `fenced` or `none`. The same role at the same epoch renews
+    /// the lease (`leaseMs`, primaries only; nil: no expiry) without writing. A volume
+    /// opened from disk as primary accepts no writes until assigned again.
+    public func assignRole(_ role: VolumeRole, epoch: UInt64, leaseMs: Int? = nil) async throws(BlockError) {
         try beginOperation()
         defer { endOperation() }
-        let current = epoch
-        guard newEpoch > current else {
-            throw .invalidArgument("epoch \(newEpoch) is not above the current epoch \(current)")
+        try await Self.offload { [core] () throws(BlockError) in
+            try core.assign(role: role, epoch: epoch, leaseMs: leaseMs)
         }
-        _ = try await Self.offload { [core] () throws(BlockError) -> Superblock in
-            try core.superblocks.update { $0.epoch = newEpoch }
-        }
-        core.epoch.store(newEpoch, ordering: .releasing)
+    }
+
+    /// Stops acknowledging writes and flushes at once and persists `fenced` (a newer epoch
+    /// was seen elsewhere); a later assignment with a higher epoch lifts it.
+    public func fence() async throws(BlockError) {
+        let epoch = self.epoch
+        try await assignRole(.fenced, epoch: epoch)
     }
 
     private func makeDurable(upTo lsn: UInt64) async throws(BlockError) {
         try await core.waitLocallyDurable(lsn)
         let required = durability.requiredReplicas(replicaFactor: replicaFactor)
-        guard required > 0 else { return }
-        var answer: ReplicaBarrierResult? = nil
-        if let barrier = core.barrier.withLock({ $0 }) {
-            answer = await barrier.barrier(upTo: lsn)
+        if required > 0 {
+            var answer: ReplicaBarrierResult? = nil
+            if let barrier = core.barrier.withLock({ $0 }) {
+                answer = await barrier.barrier(upTo: lsn)
+            }
+            if let error = BarrierPolicy.evaluate(mode: durability, replicaFactor: replicaFactor, result: answer) {
+                core.metrics.barrierFailures.increment()
+                throw error
+            }
         }
-        if let error = BarrierPolicy.evaluate(mode: durability, replicaFactor: replicaFactor, result: answer) {
-            core.metrics.barrierFailures.increment()
-            throw error
-        }
+        // Fenced, or the lease ran out, while it waited: a new primary may lack these records.
+        if let refusal = core.acknowledgementRefusal() { throw refusal }
     }
 
     // MARK: - Close

@@ -284,7 +284,8 @@ extension VolumeCore {
             superblock.checkpointLSN = last.lsn
             superblock.walTailPosition = last.endPosition
         }
-        let (ready, used, lag, stallEnded, credit): ([(SpaceWaiter, RecordSlot)], UInt64, UInt64, Bool, UInt64) =
+        let (ready, used, lag, stallEnded, credit):
+            ([(SpaceWaiter, Result<RecordSlot, BlockError>)], UInt64, UInt64, Bool, UInt64) =
             sequencer.withLock { state in
                 state.ring.release(throughLSN: last.lsn)
                 // Room again: cleared with the space this cycle frees, so no writer sees one without the other.
@@ -298,7 +299,7 @@ extension VolumeCore {
                         credit)
             }
         if stallEnded { noteSpaceStallEnded() }
-        for (waiter, slot) in ready { waiter.continuation.resume(returning: .success(slot)) }
+        for (waiter, slot) in ready { waiter.continuation.resume(returning: slot) }
         if credit > 0 { options.memoryBudget?.credit(credit, for: self) }
         writeBack.withLock { state in
             state.runs += 1

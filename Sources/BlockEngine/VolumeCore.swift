@@ -51,6 +51,8 @@ struct SpaceWaiter {
 
 struct SequencerState {
     var ring: WALRing
+    /// Role, epoch and lease: checked where an LSN is handed out (VolumeRole.swift).
+    var gate: WriteGate
     /// FIFO: while anyone waits, new writers queue behind them.
     var spaceWaiters = Deque<SpaceWaiter>()
     var nextWaiterID: UInt64 = 0
@@ -89,7 +91,11 @@ final class VolumeCore: Sendable {
     let tailPosition: Atomic<UInt64>
     /// Every record up to this LSN is durable on local storage.
     let durableLSN: Atomic<UInt64>
+    /// Mirrors the gate's epoch for readers that take no lock; records take theirs from
+    /// the ring, under the sequencer lock.
     let epoch: Atomic<UInt64>
+    /// Serializes role and epoch changes (check, persist, apply), held on an offload thread.
+    let assignment = ConditionLock<Void>(())
     let commit: ConditionLock<CommitState>
     let writeBack: ConditionLock<WriteBackState>
     let barrier: Mutex<(any ReplicaBarrier)?>
@@ -114,8 +120,9 @@ final class VolumeCore: Sendable {
         superblocks = SuperblockStore(file: file, current: superblock)
         let ring = WALRing(sizeBytes: superblock.walSizeBytes, checkpointLSN: superblock.checkpointLSN,
                            tailPosition: superblock.walTailPosition, headPosition: recovered.headPosition,
-                           recovered: recovered.records)
+                           recovered: recovered.records, epoch: superblock.epoch)
         sequencer = ConditionLock(SequencerState(ring: ring,
+                                                 gate: WriteGate(persistedRole: superblock.role, epoch: superblock.epoch),
                                                  releasedThroughPosition: WALMirror.alignDown(superblock.walTailPosition)))
         index = ConditionLock(recovered.index)
         tailPosition = Atomic(superblock.walTailPosition)
@@ -255,7 +262,7 @@ final class VolumeCore: Sendable {
     private func writeRecord(_ slot: RecordSlot, payload: UnsafeRawBufferPointer) {
         let payloadCRC = payload.count > 0
             ? mirror.storeComputingCRC(payload, at: slot.headerPosition + UInt64(WALRecord.headerBytes)) : 0
-        let header = WALRecordHeader(kind: slot.kind, lsn: slot.lsn, epoch: epoch.load(ordering: .relaxed),
+        let header = WALRecordHeader(kind: slot.kind, lsn: slot.lsn, epoch: slot.epoch,
                                      sessionID: sessionID, lba: slot.lba, blockCount: UInt32(slot.blockCount),
                                      payloadLength: UInt32(payload.count),
                                      durableHintLSN: min(durableLSN.load(ordering: .acquiring), slot.lsn - 1),
@@ -296,6 +303,7 @@ final class VolumeCore: Sendable {
         let threshold = UInt64(Double(geometry.walSizeBytes) * options.flushThresholdFraction)
         let (slot, signal): (RecordSlot?, Bool) = try sequencer.withLock { (state) throws(BlockError) in
             if let failure = state.failure { throw failure }
+            if let refusal = Self.gateRefusal(state.gate) { throw refusal }
             guard state.spaceWaiters.isEmpty,
                   let slot = reserveWithinBudget(&state, kind: kind, lba: lba, blockCount: blockCount,
                                                  payloadLength: payloadLength) else { return (nil, false) }
@@ -311,6 +319,7 @@ final class VolumeCore: Sendable {
                                     continuation: CheckedContinuation<Result<RecordSlot, BlockError>, Never>) {
         let immediate: Result<RecordSlot, BlockError>? = sequencer.withLock { state in
             if let failure = state.failure { return .failure(failure) }
+            if let refusal = Self.gateRefusal(state.gate) { return .failure(refusal) }
             if state.spaceWaiters.isEmpty,
                let slot = reserveWithinBudget(&state, kind: kind, lba: lba, blockCount: blockCount,
                                               payloadLength: payloadLength) {
@@ -410,20 +419,30 @@ final class VolumeCore: Sendable {
     /// memory back from some volume).
     func retrySpaceWaiters() {
         let ready = sequencer.withLock { reserveForSpaceWaiters(&$0) }
-        for (waiter, slot) in ready { waiter.continuation.resume(returning: .success(slot)) }
+        for (waiter, slot) in ready { waiter.continuation.resume(returning: slot) }
     }
 
-    /// Takes waiting writers off the queue, in order, while their records fit.
-    func reserveForSpaceWaiters(_ state: inout SequencerState) -> [(SpaceWaiter, RecordSlot)] {
-        var ready: [(SpaceWaiter, RecordSlot)] = []
+    /// Takes waiting writers off the queue, in order, while their records fit; when the
+    /// gate closed while they waited, all of them, with its refusal.
+    func reserveForSpaceWaiters(_ state: inout SequencerState) -> [(SpaceWaiter, Result<RecordSlot, BlockError>)] {
+        if let refusal = Self.gateRefusal(state.gate) {
+            defer { state.spaceWaiters.removeAll() }
+            return state.spaceWaiters.map { ($0, .failure(refusal)) }
+        }
+        var ready: [(SpaceWaiter, Result<RecordSlot, BlockError>)] = []
         // Bounded by the queue: each turn serves one waiter or stops.
         while let waiter = state.spaceWaiters.first,
               let slot = reserveWithinBudget(&state, kind: waiter.kind, lba: waiter.lba, blockCount: waiter.blockCount,
                                              payloadLength: waiter.payloadLength) {
             state.spaceWaiters.removeFirst()
-            ready.append((waiter, slot))
+            ready.append((waiter, .success(slot)))
         }
         return ready
+    }
+
+    /// The gate's refusal of a write now; reads the clock only for a leased primary.
+    static func gateRefusal(_ gate: WriteGate) -> BlockError? {
+        gate.role == .standalone ? nil : gate.writeRefusal(nowNs: monotonicNowNs())
     }
 
     private func expireSpaceWaiter(id: UInt64, waitedMs: Int) {

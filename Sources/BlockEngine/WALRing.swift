@@ -10,12 +10,17 @@
 // - completedLSN is a prefix: every record up to it is written and indexed.
 // - The tail moves only when the flusher releases a prefix it made durable (invariant 3 in
 //   docs/ENGINE.md).
+// - Record epochs never decrease in LSN order: a record takes the ring's epoch when it takes
+//   its LSN, and the ring's epoch only grows (recovery cuts the log where an epoch goes
+//   backwards, so a regression would lose acknowledged writes).
 
 import DequeModule
 
 /// One reserved record and where it sits in the ring.
 struct RecordSlot: Equatable, Sendable {
     var lsn: UInt64
+    /// The fencing epoch the record carries, taken with its LSN.
+    var epoch: UInt64
     /// Where the reservation began: a PAD record may sit here, before the record itself.
     var startPosition: UInt64
     /// Logical position of the record header.
@@ -42,10 +47,12 @@ struct WALRing: Sendable {
     /// prefix of the log ends).
     private(set) var completedEndPosition: UInt64
     private(set) var records: Deque<RecordSlot>
+    /// The epoch new records carry.
+    private(set) var epoch: UInt64
 
     /// A ring whose log ends at `headPosition`, with `recovered` records already complete.
     init(sizeBytes: UInt64, checkpointLSN: UInt64, tailPosition: UInt64, headPosition: UInt64,
-         recovered: [RecordSlot]) {
+         recovered: [RecordSlot], epoch: UInt64 = 0) {
         precondition(sizeBytes % UInt64(WALRecord.alignmentBytes) == 0, "ring size must be record-aligned")
         precondition(headPosition >= tailPosition, "the head is behind the tail")
         precondition(headPosition - tailPosition <= sizeBytes, "the log is longer than the ring")
@@ -54,12 +61,14 @@ struct WALRing: Sendable {
         self.tailPosition = tailPosition
         self.headPosition = headPosition
         self.records = Deque(recovered)
+        self.epoch = epoch
         self.nextLSN = checkpointLSN + 1 + UInt64(recovered.count)
         self.completedLSN = nextLSN - 1
         self.completedEndPosition = headPosition
         precondition(recovered.allSatisfy(\.completed), "recovered records are complete")
         for (offset, slot) in recovered.enumerated() {
             precondition(slot.lsn == checkpointLSN + 1 + UInt64(offset), "recovered records follow the checkpoint without a gap")
+            precondition(slot.epoch <= epoch, "a recovered record is from a later epoch than the volume's")
         }
     }
 
@@ -89,7 +98,7 @@ struct WALRing: Sendable {
         let offset = physical(headPosition)
         let pad = offset + size > sizeBytes ? sizeBytes - offset : 0
         guard pad + size <= freeBytes else { return nil }
-        let slot = RecordSlot(lsn: nextLSN, startPosition: headPosition, headerPosition: headPosition + pad,
+        let slot = RecordSlot(lsn: nextLSN, epoch: epoch, startPosition: headPosition, headerPosition: headPosition + pad,
                               endPosition: headPosition + pad + size, kind: kind, lba: lba,
                               blockCount: blockCount, completed: false)
         // One comparison per record, kept in release builds: a gap would make the checkpoint
@@ -99,6 +108,12 @@ struct WALRing: Sendable {
         headPosition = slot.endPosition
         records.append(slot)
         return slot
+    }
+
+    /// Records reserved from now on carry `newEpoch` (never lower than the current one).
+    mutating func adopt(epoch newEpoch: UInt64) {
+        precondition(newEpoch >= epoch, "the epoch went backwards")
+        epoch = newEpoch
     }
 
     /// Marks a reserved record as written and indexed; returns true when the completed

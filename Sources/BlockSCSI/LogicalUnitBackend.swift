@@ -13,13 +13,18 @@ protocol LogicalUnitBackend: Sendable {
     var uuid: VolumeUUID { get }
     /// `pageCacheChecked`: `readWithoutWaiting` just failed for this range (see `Volume.read`).
     func read(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer, pageCacheChecked: Bool) async throws(BlockError)
-    func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError)
+    /// Returns the LSN of the write's last log record.
+    @discardableResult
+    func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError) -> UInt64
     /// False when the read would wait for the device (see `Volume.readWithoutWaiting`).
     func readWithoutWaiting(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) -> Bool
     /// False, with nothing written, when the write would wait (see `Volume.writeWithoutWaiting`).
     func writeWithoutWaiting(at lba: UInt64, _ source: some BlockWriteSource) throws(BlockError) -> Bool
-    func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError)
-    func flush() async throws(BlockError)
+    @discardableResult
+    func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) -> UInt64
+    /// Returns the LSN made durable.
+    @discardableResult
+    func flush() async throws(BlockError) -> UInt64
     func blockStatus(at lba: UInt64, blockCount: UInt64) throws(BlockError) -> [BlockStatusExtent]
 }
 

@@ -83,7 +83,9 @@ extension SenseCode {
             return .invalidFieldInCDB
         case .notPrimary:
             return .asymmetricAccessStandby
-        case .closed, .walFullTimeout:
+        case .fenced, .staleEpoch:
+            return .asymmetricAccessUnavailable
+        case .closed, .walFullTimeout, .leaseExpired:
             // Transient on this path: multipath retries or fails over instead of the file
             // system seeing an I/O error.
             return .asymmetricAccessTransitioning

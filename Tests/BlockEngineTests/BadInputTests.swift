@@ -73,7 +73,7 @@ struct BadInputTests {
             withUnsafeBytes(of: crc.littleEndian) { bytes.replaceSubrange((base + 4092)..<(base + 4096), with: $0) }
         }
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
-        await expectOpenFails(path) { $0 == .unsupportedVersion(found: 9, supported: 1) }
+        await expectOpenFails(path) { $0 == .unsupportedVersion(found: 9, supported: Superblock.formatVersion) }
     }
 
     @Test("a slot of a newer format version refuses the open, even next to a valid slot of this version",
@@ -92,12 +92,14 @@ struct BadInputTests {
         // A newer binary rewrote one slot in its own format (the newest one, or the older one).
         let newer = sequences[0] > sequences[1] ? 0 : 1
         let base = (newestSlot ? newer : 1 - newer) * Superblock.slotSizeBytes
-        bytes[base + 8] = 2
+        let newerVersion = UInt8(Superblock.formatVersion + 1)
+        bytes[base + 8] = newerVersion
         let crc = CRC32C.checksum(Array(bytes[base..<(base + Superblock.checksummedBytes)]))
         withUnsafeBytes(of: crc.littleEndian) { bytes.replaceSubrange((base + 4092)..<(base + 4096), with: $0) }
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
-        await expectOpenFails(path) { $0 == .unsupportedVersion(found: 2, supported: 1) }
-        #expect(throws: BlockError.unsupportedVersion(found: 2, supported: 1)) { _ = try Volume.inspect(at: path) }
+        let refusal = BlockError.unsupportedVersion(found: UInt32(newerVersion), supported: Superblock.formatVersion)
+        await expectOpenFails(path) { $0 == refusal }
+        #expect(throws: refusal) { _ = try Volume.inspect(at: path) }
     }
 
     @Test("both superblock slots damaged: corrupt superblock")

@@ -59,7 +59,7 @@ struct BoundsTests {
     @Test("an LSN gap in the ring stops the process, also in release builds (precondition)")
     func lsnGapTraps() async {
         await #expect(processExitsWith: .failure) {
-            let slot = RecordSlot(lsn: 5, startPosition: 0, headerPosition: 0, endPosition: 128, kind: .trim,
+            let slot = RecordSlot(lsn: 5, epoch: 0, startPosition: 0, headerPosition: 0, endPosition: 128, kind: .trim,
                                   lba: 0, blockCount: 1, completed: true)
             var ring = WALRing(sizeBytes: 64 * 1024, checkpointLSN: 0, tailPosition: 0, headPosition: 128,
                                recovered: [slot])

@@ -112,8 +112,10 @@ struct DurabilityTests {
     func epoch() async throws {
         let directory = TemporaryDirectory()
         let volume = try await volume(directory, .bestEffort, rf: 1)
-        try await volume.advanceEpoch(to: 4)
-        await #expect(throws: BlockError.self) { try await volume.advanceEpoch(to: 4) }
+        try await volume.assignRole(.standalone, epoch: 4)
+        await #expect(throws: BlockError.staleEpoch(current: 4, offered: 3)) {
+            try await volume.assignRole(.standalone, epoch: 3)
+        }
         try await volume.write(at: 0, [UInt8](repeating: 2, count: 4096), fua: true)
         try await volume.close()
         let reopened = try await Volume.open(at: directory.file("v.blk"), options: testOptions())

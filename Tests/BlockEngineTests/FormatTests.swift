@@ -92,10 +92,40 @@ struct FormatTests {
     @Test("a newer format version is reported as such, not as corruption")
     func futureVersion() {
         var image = Self.sampleSuperblock().encoded()
-        image[8] = 2
+        image[8] = UInt8(Superblock.formatVersion + 1)
         let crc = CRC32C.checksum(Array(image[0..<Superblock.checksummedBytes]))
         image.withUnsafeMutableBytes { $0.storeLE(crc, at: Superblock.checksummedBytes) }
-        #expect(Superblock.decode(image) == .unsupportedVersion(2))
+        #expect(Superblock.decode(image) == .unsupportedVersion(Superblock.formatVersion + 1))
+    }
+
+    @Test("a version 1 slot still opens: its role is standalone, and it encodes as the current version")
+    func versionOneSlot() {
+        var image = Self.sampleSuperblock().encoded()
+        image[8] = 1
+        image[82] = 0
+        let crc = CRC32C.checksum(Array(image[0..<Superblock.checksummedBytes]))
+        image.withUnsafeMutableBytes { $0.storeLE(crc, at: Superblock.checksummedBytes) }
+        guard case let .valid(superblock) = Superblock.decode(image) else {
+            Issue.record("a version 1 slot did not decode")
+            return
+        }
+        #expect(superblock.readVersion == 1)
+        #expect(superblock.role == .standalone)
+        #expect(superblock.encoded()[8] == UInt8(Superblock.formatVersion))
+    }
+
+    @Test("the role round-trips; an unknown role byte is corruption")
+    func roleByte() {
+        for role in VolumeRole.allCases {
+            var superblock = Self.sampleSuperblock()
+            superblock.role = role
+            #expect(Superblock.decode(superblock.encoded()) == .valid(superblock))
+        }
+        var image = Self.sampleSuperblock().encoded()
+        image[82] = 9
+        let crc = CRC32C.checksum(Array(image[0..<Superblock.checksummedBytes]))
+        image.withUnsafeMutableBytes { $0.storeLE(crc, at: Superblock.checksummedBytes) }
+        #expect(Superblock.decode(image) == .corrupt("unknown role 9"))
     }
 
     @Test("WAL record header round trip, every kind")

@@ -207,11 +207,11 @@ final class SlowBackend: LogicalUnitBackend {
         try await volume.read(at: lba, into: buffer, pageCacheChecked: pageCacheChecked)
     }
 
-    func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError) {
+    func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError) -> UInt64 {
         if source.byteCount == slowBlockCount * volume.blockSizeBytes {
             try? await Task.sleep(for: .milliseconds(delayMs))
         }
-        try await volume.write(at: lba, source, fua: fua)
+        return try await volume.write(at: lba, source, fua: fua)
     }
 
     func readWithoutWaiting(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) -> Bool {
@@ -224,11 +224,11 @@ final class SlowBackend: LogicalUnitBackend {
         return try volume.writeWithoutWaiting(at: lba, source)
     }
 
-    func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) {
+    func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) -> UInt64 {
         try await volume.trim(at: lba, blockCount: blockCount)
     }
 
-    func flush() async throws(BlockError) { try await volume.flush() }
+    func flush() async throws(BlockError) -> UInt64 { try await volume.flush() }
 
     func blockStatus(at lba: UInt64, blockCount: UInt64) throws(BlockError) -> [BlockStatusExtent] {
         try volume.blockStatus(at: lba, blockCount: blockCount)

@@ -210,11 +210,11 @@ final class RecordingBackend: LogicalUnitBackend {
         try await volume.read(at: lba, into: buffer, pageCacheChecked: pageCacheChecked)
     }
 
-    func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError) {
+    func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError) -> UInt64 {
         records.withLock {
             $0.append(WriteRecord(lba: lba, blockCount: UInt64(source.byteCount / volume.blockSizeBytes), fua: fua))
         }
-        try await volume.write(at: lba, source, fua: fua)
+        return try await volume.write(at: lba, source, fua: fua)
     }
 
     func readWithoutWaiting(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) -> Bool {
@@ -231,14 +231,14 @@ final class RecordingBackend: LogicalUnitBackend {
         return written
     }
 
-    func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) {
+    func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) -> UInt64 {
         try await volume.trim(at: lba, blockCount: blockCount)
     }
 
-    func flush() async throws(BlockError) {
+    func flush() async throws(BlockError) -> UInt64 {
         flushCount.withLock { $0 += 1 }
         if let failure = flushFailure.withLock({ $0 }) { throw failure }
-        try await volume.flush()
+        return try await volume.flush()
     }
 
     func blockStatus(at lba: UInt64, blockCount: UInt64) throws(BlockError) -> [BlockStatusExtent] {

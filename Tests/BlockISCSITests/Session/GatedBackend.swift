@@ -64,9 +64,9 @@ struct GatedBackend: LogicalUnitBackend {
         try await volume.read(at: lba, into: buffer, pageCacheChecked: pageCacheChecked)
     }
 
-    func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError) {
+    func write(at lba: UInt64, _ source: some BlockWriteSource, fua: Bool) async throws(BlockError) -> UInt64 {
         await gate.pass()
-        try await volume.write(at: lba, source, fua: fua)
+        return try await volume.write(at: lba, source, fua: fua)
     }
 
     func readWithoutWaiting(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(BlockError) -> Bool {
@@ -78,11 +78,11 @@ struct GatedBackend: LogicalUnitBackend {
         gate.isClosed ? false : try volume.writeWithoutWaiting(at: lba, source)
     }
 
-    func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) {
+    func trim(at lba: UInt64, blockCount: UInt64) async throws(BlockError) -> UInt64 {
         try await volume.trim(at: lba, blockCount: blockCount)
     }
 
-    func flush() async throws(BlockError) {
+    func flush() async throws(BlockError) -> UInt64 {
         try await volume.flush()
     }
 
