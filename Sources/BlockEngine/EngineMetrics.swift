@@ -21,6 +21,8 @@ struct EngineMetrics: Sendable {
     /// 1 while the write-back cannot place data because the file system is full.
     let writeBackNoSpace: Gauge
     let barrierFailures: Counter
+    /// Log holds for replicas broken by the retention bound (the replica must rebuild).
+    let logHoldsBroken: Counter
 
     init(volume: String) {
         let dimensions = [("volume", volume)]
@@ -40,5 +42,6 @@ struct EngineMetrics: Sendable {
         walFullWaits = Counter(label: "blockengine_wal_full_waits_total", dimensions: dimensions)
         writeBackNoSpace = Gauge(label: "blockengine_write_back_no_space", dimensions: dimensions)
         barrierFailures = Counter(label: "blockengine_durability_barrier_failures_total", dimensions: dimensions)
+        logHoldsBroken = Counter(label: "blockengine_log_holds_broken_total", dimensions: dimensions)
     }
 }

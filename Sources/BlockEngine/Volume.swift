@@ -498,6 +498,7 @@ public final class Volume: Sendable {
         if running {
             await Self.offload { [core] () -> Void in Self.stopJobs(of: core) }
         }
+        core.endAllLogWaits()
         core.file.close()
         core.options.memoryBudget?.unregister(core)
         let waiters = lifecycle.withLock { state in

@@ -7,6 +7,8 @@
 // epoch records carry changes under the sequencer lock, so record epochs never go
 // backwards in LSN order, whatever writes run meanwhile.
 
+import DequeModule
+
 extension VolumeCore {
     /// Takes `role` at `epoch` (blocking: may write the superblock; call it off the
     /// cooperative pool). The same role at the same epoch renews the lease without a write.
@@ -40,8 +42,8 @@ extension VolumeCore {
         sequencer.withLock { Self.gateRefusal($0.gate) }
     }
 
-    /// Sets the gate and the ring's epoch together; writers waiting for ring space fail at
-    /// once when the gate no longer admits them.
+    /// Sets the gate and the ring's epoch together; writers waiting for ring space that the
+    /// gate no longer admits fail at once.
     private func apply(role: VolumeRole, epoch newEpoch: UInt64, leaseMs: Int?) {
         let refused: [(SpaceWaiter, BlockError)] = sequencer.withLock { state in
             state.gate.role = role
@@ -50,9 +52,14 @@ extension VolumeCore {
             state.gate.leaseDeadlineNs = leaseMs.map { monotonicNowNs() + UInt64($0) * 1_000_000 }
             state.ring.adopt(epoch: newEpoch)
             epoch.store(newEpoch, ordering: .releasing)
-            guard let refusal = Self.gateRefusal(state.gate) else { return [] }
-            defer { state.spaceWaiters.removeAll() }
-            return state.spaceWaiters.map { ($0, refusal) }
+            let verdicts = state.spaceWaiters.map { Self.admissionRefusal(state, $0.replicated) }
+            var refused: [(SpaceWaiter, BlockError)] = []
+            var admitted = Deque<SpaceWaiter>()
+            for (waiter, verdict) in zip(state.spaceWaiters, verdicts) {
+                if let verdict { refused.append((waiter, verdict)) } else { admitted.append(waiter) }
+            }
+            state.spaceWaiters = admitted
+            return refused
         }
         for (waiter, refusal) in refused { waiter.continuation.resume(returning: .failure(refusal)) }
     }

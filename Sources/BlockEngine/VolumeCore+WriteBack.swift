@@ -71,7 +71,11 @@ extension VolumeCore {
     /// Returns once every record written before the call is in the data region and the
     /// checkpoint says so.
     func drainWriteBack() async throws(BlockError) {
-        let (target, checkpoint, stall) = sequencer.withLock { ($0.ring.lastAllocatedLSN, $0.ring.checkpointLSN, $0.spaceStall) }
+        // Records a replica still needs stay in the log (they survive a close and a reopen).
+        let (target, checkpoint, stall) = sequencer.withLock { state in
+            (min(state.ring.lastAllocatedLSN, retentionLimit(&state, nowNs: monotonicNowNs())),
+             state.ring.checkpointLSN, state.spaceStall)
+        }
         if checkpoint >= target { return }
         if let stall { throw stall }
         let result: Result<Void, BlockError> = await withCheckedContinuation { continuation in
@@ -244,8 +248,10 @@ extension VolumeCore {
 
     /// Runs one write-back cycle; returns false when no completed record was waiting.
     func writeBackCycle(staging: inout StagingBuffer) throws(BlockError) -> Bool {
-        let (batch, checkpointLSN, completedLSN) = sequencer.withLock {
-            ($0.ring.flushBatch(maxBytes: options.flusherMaxBatchBytes), $0.ring.checkpointLSN, $0.ring.completedLSN)
+        let (batch, checkpointLSN, completedLSN) = sequencer.withLock { state in
+            let limit = retentionLimit(&state, nowNs: monotonicNowNs())
+            return (state.ring.flushBatch(maxBytes: options.flusherMaxBatchBytes, throughLSN: limit),
+                    state.ring.checkpointLSN, state.ring.completedLSN)
         }
         guard let first = batch.first, let last = batch.last else { return false }
         precondition(first.lsn == checkpointLSN + 1, "a write-back batch starts right after the checkpoint")

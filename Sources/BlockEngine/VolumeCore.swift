@@ -46,6 +46,8 @@ struct SpaceWaiter {
     let lba: UInt64
     let blockCount: UInt64
     let payloadLength: Int
+    /// Set for a replica applying its primary's record (LSN and epoch kept).
+    let replicated: ReplicatedIdentity?
     let continuation: CheckedContinuation<Result<RecordSlot, BlockError>, Never>
 }
 
@@ -73,6 +75,11 @@ struct SequencerState {
     var chargedBytes: UInt64 = 0
     /// The last reservation failed for the memory budget, not for ring space.
     var budgetShort = false
+    /// Log readers waiting for records past an LSN (`Volume.waitForLog`).
+    var logWaiters: [LogWaiter] = []
+    /// Holds on the log for replicas (`Volume.holdLog`), by id.
+    var logHolds: [UInt64: LogHoldState] = [:]
+    var nextLogHoldID: UInt64 = 1
 }
 
 final class VolumeCore: Sendable {
@@ -121,9 +128,16 @@ final class VolumeCore: Sendable {
         let ring = WALRing(sizeBytes: superblock.walSizeBytes, checkpointLSN: superblock.checkpointLSN,
                            tailPosition: superblock.walTailPosition, headPosition: recovered.headPosition,
                            recovered: recovered.records, epoch: superblock.epoch)
-        sequencer = ConditionLock(SequencerState(ring: ring,
-                                                 gate: WriteGate(persistedRole: superblock.role, epoch: superblock.epoch),
-                                                 releasedThroughPosition: WALMirror.alignDown(superblock.walTailPosition)))
+        var sequencerState = SequencerState(ring: ring,
+                                            gate: WriteGate(persistedRole: superblock.role, epoch: superblock.epoch),
+                                            releasedThroughPosition: WALMirror.alignDown(superblock.walTailPosition))
+        // A primary reopened with records its replicas may still need keeps them (bounded
+        // like any hold) until replication takes its own holds and releases this one.
+        if superblock.role == .primary && !recovered.records.isEmpty {
+            sequencerState.logHolds[Self.recoveredLogHoldID] = LogHoldState(lsn: superblock.checkpointLSN + 1,
+                                                                            sinceNs: monotonicNowNs(), broken: nil)
+        }
+        sequencer = ConditionLock(sequencerState)
         index = ConditionLock(recovered.index)
         tailPosition = Atomic(superblock.walTailPosition)
         // Opening synced the file (new session superblock), so every recovered record is durable.
@@ -154,6 +168,9 @@ final class VolumeCore: Sendable {
     deinit { options.memoryBudget?.unregister(self) }
 
     var blockBytes: UInt64 { UInt64(geometry.blockSizeBytes) }
+
+    /// The id of the hold a primary reopened with retained records starts with.
+    static let recoveredLogHoldID: UInt64 = 0
 
     /// The most blocks one TRIM record covers: 64 read-index chunks (1 GiB of 4 KiB blocks),
     /// so entering it into the index holds the index lock for a bounded time.
@@ -201,6 +218,7 @@ final class VolumeCore: Sendable {
         }
         wakeLogWriter()
         wakeWriteBack()
+        endAllLogWaits()
         for waiter in waiters { waiter.continuation.resume(returning: .failure(failure)) }
         for waiter in durableWaiters { waiter.continuation.resume(returning: .failure(failure)) }
     }
@@ -213,11 +231,13 @@ final class VolumeCore: Sendable {
     /// The payload is `source` bytes `[payloadOffset, payloadOffset + payloadLength)`, read
     /// only after ring space is reserved (never across a suspension).
     func append(kind: WALRecordKind, lba: UInt64, blockCount: UInt64, source: some BlockWriteSource,
-                payloadOffset: Int, payloadLength: Int) async throws(BlockError) -> UInt64 {
+                payloadOffset: Int, payloadLength: Int,
+                replicated: ReplicatedIdentity? = nil) async throws(BlockError) -> UInt64 {
         precondition(payloadLength <= geometry.maxPayloadBytes, "record payload too large")
         precondition(payloadOffset >= 0, "payload starts before the source")
         precondition(payloadOffset + payloadLength <= source.byteCount, "payload ends after the source")
-        let slot = try await reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength)
+        let slot = try await reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength,
+                                     replicated: replicated)
         fill(slot, source: source, payloadOffset: payloadOffset, payloadLength: payloadLength)
         return slot.lsn
     }
@@ -229,7 +249,8 @@ final class VolumeCore: Sendable {
         precondition(payloadLength <= geometry.maxPayloadBytes, "record payload too large")
         precondition(payloadOffset >= 0, "payload starts before the source")
         precondition(payloadOffset + payloadLength <= source.byteCount, "payload ends after the source")
-        guard let slot = try reserveNow(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength)
+        guard let slot = try reserveNow(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength,
+                                        replicated: nil)
         else { return nil }
         fill(slot, source: source, payloadOffset: payloadOffset, payloadLength: payloadLength)
         return slot.lsn
@@ -246,11 +267,13 @@ final class VolumeCore: Sendable {
             index.insert(lba: slot.lba, blockCount: slot.blockCount, lsn: slot.lsn,
                          location: slot.kind == .write ? .wal(position: slot.payloadPosition) : .trimmed)
         }
-        let (wakeWaiters, wakeWriteBack) = sequencer.withLock { state in
+        let (wakeWaiters, wakeWriteBack, logReaders) = sequencer.withLock { state in
             let advanced = state.ring.complete(lsn: slot.lsn)
-            return (advanced && state.completionWaiters > 0, advanced && !state.spaceWaiters.isEmpty)
+            let readers = advanced ? takeLogWaiters(&state) : []
+            return (advanced && state.completionWaiters > 0, advanced && !state.spaceWaiters.isEmpty, readers)
         }
         if wakeWaiters { sequencer.broadcast() }
+        for (reader, completed) in logReaders { reader.continuation.resume(returning: completed) }
         // Writers still wait for log space, and the oldest records may have been the ones a
         // write-back cycle could not take (writers handed space, copying in): it can go on.
         if wakeWriteBack { requestWriteBack(urgent: true) }
@@ -285,28 +308,30 @@ final class VolumeCore: Sendable {
 
     /// Reserves ring space, waiting (FIFO, bounded by `walFullTimeoutMs`) while the ring is full.
     private func reserve(kind: WALRecordKind, lba: UInt64, blockCount: UInt64,
-                         payloadLength: Int) async throws(BlockError) -> RecordSlot {
-        if let slot = try reserveNow(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength) {
+                         payloadLength: Int, replicated: ReplicatedIdentity?) async throws(BlockError) -> RecordSlot {
+        if let slot = try reserveNow(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength,
+                                     replicated: replicated) {
             return slot
         }
         metrics.walFullWaits.increment()
         let result = await withCheckedContinuation { continuation in
-            enqueueSpaceWaiter(kind: kind, lba: lba, blockCount: blockCount,
-                               payloadLength: payloadLength, continuation: continuation)
+            enqueueSpaceWaiter(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength,
+                               replicated: replicated, continuation: continuation)
         }
         return try result.get()
     }
 
     /// Reserves ring space if it is free now and nobody waits for it; nil otherwise.
     private func reserveNow(kind: WALRecordKind, lba: UInt64, blockCount: UInt64,
-                            payloadLength: Int) throws(BlockError) -> RecordSlot? {
+                            payloadLength: Int, replicated: ReplicatedIdentity?) throws(BlockError) -> RecordSlot? {
         let threshold = UInt64(Double(geometry.walSizeBytes) * options.flushThresholdFraction)
         let (slot, signal): (RecordSlot?, Bool) = try sequencer.withLock { (state) throws(BlockError) in
             if let failure = state.failure { throw failure }
-            if let refusal = Self.gateRefusal(state.gate) { throw refusal }
+            if let refusal = Self.admissionRefusal(state, replicated) { throw refusal }
             guard state.spaceWaiters.isEmpty,
                   let slot = reserveWithinBudget(&state, kind: kind, lba: lba, blockCount: blockCount,
-                                                 payloadLength: payloadLength) else { return (nil, false) }
+                                                 payloadLength: payloadLength, replicated: replicated)
+            else { return (nil, false) }
             let signal = options.backgroundWriteBack && !state.writeBackSignaled && state.ring.usedBytes >= threshold
             if signal { state.writeBackSignaled = true }
             return (slot, signal)
@@ -316,13 +341,14 @@ final class VolumeCore: Sendable {
     }
 
     private func enqueueSpaceWaiter(kind: WALRecordKind, lba: UInt64, blockCount: UInt64, payloadLength: Int,
+                                    replicated: ReplicatedIdentity?,
                                     continuation: CheckedContinuation<Result<RecordSlot, BlockError>, Never>) {
         let immediate: Result<RecordSlot, BlockError>? = sequencer.withLock { state in
             if let failure = state.failure { return .failure(failure) }
-            if let refusal = Self.gateRefusal(state.gate) { return .failure(refusal) }
+            if let refusal = Self.admissionRefusal(state, replicated) { return .failure(refusal) }
             if state.spaceWaiters.isEmpty,
                let slot = reserveWithinBudget(&state, kind: kind, lba: lba, blockCount: blockCount,
-                                              payloadLength: payloadLength) {
+                                              payloadLength: payloadLength, replicated: replicated) {
                 return .success(slot)
             }
             if let stall = state.spaceStall { return .failure(stall) }
@@ -330,7 +356,8 @@ final class VolumeCore: Sendable {
             let id = state.nextWaiterID
             state.nextWaiterID += 1
             state.spaceWaiters.append(SpaceWaiter(id: id, kind: kind, lba: lba, blockCount: blockCount,
-                                                  payloadLength: payloadLength, continuation: continuation))
+                                                  payloadLength: payloadLength, replicated: replicated,
+                                                  continuation: continuation))
             let timeoutMs = options.walFullTimeoutMs
             // Weak: a pending timer must not keep a dropped volume (its file, its lock, its
             // ring memory) alive for the whole timeout.
@@ -358,9 +385,10 @@ final class VolumeCore: Sendable {
     /// Reserves ring space for a record and charges the pages it newly touches to the
     /// memory budget; nil (nothing reserved) when either is short.
     func reserveWithinBudget(_ state: inout SequencerState, kind: WALRecordKind, lba: UInt64, blockCount: UInt64,
-                             payloadLength: Int) -> RecordSlot? {
+                             payloadLength: Int, replicated: ReplicatedIdentity?) -> RecordSlot? {
         guard let budget = options.memoryBudget else {
-            return state.ring.reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength)
+            return state.ring.reserve(kind: kind, lba: lba, blockCount: blockCount, payloadLength: payloadLength,
+                                      replicated: replicated)
         }
         guard let head = state.ring.headPositionAfterReserving(payloadLength: payloadLength) else { return nil }
         let span = residentSpanBytes(state, headPosition: head)
@@ -372,7 +400,7 @@ final class VolumeCore: Sendable {
         state.budgetShort = false
         state.chargedBytes += extra
         guard let slot = state.ring.reserve(kind: kind, lba: lba, blockCount: blockCount,
-                                            payloadLength: payloadLength) else {
+                                            payloadLength: payloadLength, replicated: replicated) else {
             preconditionFailure("the ring refused a reservation it had room for")
         }
         return slot
@@ -422,18 +450,20 @@ final class VolumeCore: Sendable {
         for (waiter, slot) in ready { waiter.continuation.resume(returning: slot) }
     }
 
-    /// Takes waiting writers off the queue, in order, while their records fit; when the
-    /// gate closed while they waited, all of them, with its refusal.
+    /// Takes waiting writers off the queue, in order, while their records fit; a waiter the
+    /// gate no longer admits (the role changed while it waited) leaves with the refusal.
     func reserveForSpaceWaiters(_ state: inout SequencerState) -> [(SpaceWaiter, Result<RecordSlot, BlockError>)] {
-        if let refusal = Self.gateRefusal(state.gate) {
-            defer { state.spaceWaiters.removeAll() }
-            return state.spaceWaiters.map { ($0, .failure(refusal)) }
-        }
         var ready: [(SpaceWaiter, Result<RecordSlot, BlockError>)] = []
         // Bounded by the queue: each turn serves one waiter or stops.
-        while let waiter = state.spaceWaiters.first,
-              let slot = reserveWithinBudget(&state, kind: waiter.kind, lba: waiter.lba, blockCount: waiter.blockCount,
-                                             payloadLength: waiter.payloadLength) {
+        while let waiter = state.spaceWaiters.first {
+            if let refusal = Self.admissionRefusal(state, waiter.replicated) {
+                state.spaceWaiters.removeFirst()
+                ready.append((waiter, .failure(refusal)))
+                continue
+            }
+            guard let slot = reserveWithinBudget(&state, kind: waiter.kind, lba: waiter.lba,
+                                                 blockCount: waiter.blockCount, payloadLength: waiter.payloadLength,
+                                                 replicated: waiter.replicated) else { break }
             state.spaceWaiters.removeFirst()
             ready.append((waiter, .success(slot)))
         }
@@ -443,6 +473,25 @@ final class VolumeCore: Sendable {
     /// The gate's refusal of a write now; reads the clock only for a leased primary.
     static func gateRefusal(_ gate: WriteGate) -> BlockError? {
         gate.role == .standalone ? nil : gate.writeRefusal(nowNs: monotonicNowNs())
+    }
+
+    /// Why a record may not take the next LSN now: for a local write, the gate's refusal;
+    /// for a replicated record, a role other than replica, an LSN that is not the next one or
+    /// an epoch outside the ring's (checked here, under the lock that hands the LSN out,
+    /// because the record came from the network: a wrong one is refused, never trapped on).
+    static func admissionRefusal(_ state: SequencerState, _ replicated: ReplicatedIdentity?) -> BlockError? {
+        guard let replicated else { return gateRefusal(state.gate) }
+        guard state.gate.role == .replica else {
+            return .notPrimary("records from a primary are applied only by a replica (this copy is \(state.gate.role))")
+        }
+        guard replicated.lsn == state.ring.nextLSN else {
+            return .invalidArgument("replicated record \(replicated.lsn) is not the next LSN \(state.ring.nextLSN)")
+        }
+        guard replicated.epoch <= state.ring.epoch, replicated.epoch >= state.ring.lastRecordEpoch else {
+            return .invalidArgument("replicated record \(replicated.lsn) has epoch \(replicated.epoch), outside "
+                + "\(state.ring.lastRecordEpoch)...\(state.ring.epoch)")
+        }
+        return nil
     }
 
     private func expireSpaceWaiter(id: UInt64, waitedMs: Int) {
@@ -516,12 +565,6 @@ final class VolumeCore: Sendable {
 
     /// Whether the ring bytes a read copied from `lowestPosition` on were still the log's:
     /// the tail had not passed them, so no writer could have reused them.
-    private func walPiecesStillValid(_ lowestPosition: UInt64) -> Bool {
-        // The copies from the ring must be ordered before the tail is checked.
-        atomicMemoryFence(ordering: .acquiring)
-        return lowestPosition >= tailPosition.load(ordering: .acquiring)
-    }
-
     /// Fills the WAL pieces of `buffer` from the ring (a piece lies inside one record) and
     /// zeroes trimmed blocks; returns the reads of the data-region runs between them.
     private func planRead(lba: UInt64, into buffer: UnsafeMutableRawBufferPointer)

@@ -82,6 +82,13 @@ public struct VolumeOptions: Sendable {
     /// The thread pools that run the volume's log writer and write-back; nil: the process's
     /// `EngineRuntime.shared`.
     public var runtime: EngineRuntime?
+    /// Log kept for replicas (`Volume.holdLog`): a hold stops the write-back from freeing the
+    /// records it still needs until they fill this fraction of the WAL (0...1)...
+    public var logRetentionMaxFraction: Double = 0.5
+    /// ...or until the hold has not advanced for this long while records waited behind it.
+    /// Past either bound the hold breaks (its holder must rebuild) and the space is freed:
+    /// writers are never blocked for long by a replica that stopped.
+    public var logRetentionMaxMs: Int = 60_000
 
     public init(logger: Logger = Logger(label: "BlockEngine"), metricsLabel: String? = nil,
                 groupCommitMaxDelayMicros: Int = 0, groupCommitMaxBatch: Int = 256, callerMaySync: Bool = true,
@@ -113,5 +120,9 @@ public struct VolumeOptions: Sendable {
             throw .invalidArgument("flusherMaxBatchBytes must be at least 64 KiB")
         }
         guard walFullTimeoutMs >= 1 else { throw .invalidArgument("walFullTimeoutMs must be at least 1") }
+        guard logRetentionMaxFraction > 0 && logRetentionMaxFraction < 1 else {
+            throw .invalidArgument("logRetentionMaxFraction must be within (0, 1)")
+        }
+        guard logRetentionMaxMs >= 1 else { throw .invalidArgument("logRetentionMaxMs must be at least 1") }
     }
 }

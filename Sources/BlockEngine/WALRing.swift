@@ -16,6 +16,12 @@
 
 import DequeModule
 
+/// The LSN and epoch a replicated record keeps from its primary.
+struct ReplicatedIdentity: Equatable, Sendable {
+    var lsn: UInt64
+    var epoch: UInt64
+}
+
 /// One reserved record and where it sits in the ring.
 struct RecordSlot: Equatable, Sendable {
     var lsn: UInt64
@@ -49,6 +55,8 @@ struct WALRing: Sendable {
     private(set) var records: Deque<RecordSlot>
     /// The epoch new records carry.
     private(set) var epoch: UInt64
+    /// The epoch of the newest record (0 before any): a replicated record may not be older.
+    private(set) var lastRecordEpoch: UInt64
 
     /// A ring whose log ends at `headPosition`, with `recovered` records already complete.
     init(sizeBytes: UInt64, checkpointLSN: UInt64, tailPosition: UInt64, headPosition: UInt64,
@@ -62,6 +70,7 @@ struct WALRing: Sendable {
         self.headPosition = headPosition
         self.records = Deque(recovered)
         self.epoch = epoch
+        self.lastRecordEpoch = recovered.last?.epoch ?? 0
         self.nextLSN = checkpointLSN + 1 + UInt64(recovered.count)
         self.completedLSN = nextLSN - 1
         self.completedEndPosition = headPosition
@@ -90,15 +99,23 @@ struct WALRing: Sendable {
     }
 
     /// Reserves space and an LSN for a record with `payloadLength` payload bytes, or returns
-    /// nil when the ring has no room for it yet.
+    /// nil when the ring has no room for it yet. A `replicated` record (a replica applying
+    /// its primary's log) keeps the primary's LSN and epoch: the LSN must be the next one,
+    /// the epoch no higher than the ring's and no lower than the last record's.
     mutating func reserve(kind: WALRecordKind, lba: UInt64, blockCount: UInt64,
-                          payloadLength: Int) -> RecordSlot? {
+                          payloadLength: Int, replicated: ReplicatedIdentity? = nil) -> RecordSlot? {
         let size = UInt64(WALRecord.recordBytes(payloadLength: payloadLength))
         precondition(size <= sizeBytes / 2, "record larger than half the ring")
         let offset = physical(headPosition)
         let pad = offset + size > sizeBytes ? sizeBytes - offset : 0
         guard pad + size <= freeBytes else { return nil }
-        let slot = RecordSlot(lsn: nextLSN, epoch: epoch, startPosition: headPosition, headerPosition: headPosition + pad,
+        if let replicated {
+            precondition(replicated.lsn == nextLSN, "a replicated record out of LSN order")
+            precondition(replicated.epoch <= epoch && replicated.epoch >= lastRecordEpoch,
+                         "a replicated record's epoch outside the ring's")
+        }
+        let slot = RecordSlot(lsn: nextLSN, epoch: replicated?.epoch ?? epoch, startPosition: headPosition,
+                              headerPosition: headPosition + pad,
                               endPosition: headPosition + pad + size, kind: kind, lba: lba,
                               blockCount: blockCount, completed: false)
         // One comparison per record, kept in release builds: a gap would make the checkpoint
@@ -106,6 +123,7 @@ struct WALRing: Sendable {
         precondition(slot.lsn == (records.last?.lsn ?? checkpointLSN) + 1, "LSN gap")
         nextLSN += 1
         headPosition = slot.endPosition
+        lastRecordEpoch = slot.epoch
         records.append(slot)
         return slot
     }
@@ -137,12 +155,13 @@ struct WALRing: Sendable {
     }
 
     /// The oldest complete records not yet checkpointed, up to about `maxBytes` of ring
-    /// (at least one record when any is ready).
-    func flushBatch(maxBytes: UInt64) -> [RecordSlot] {
+    /// (at least one record when any is ready) and none after `throughLSN` (records that
+    /// must stay in the log for a replica, `LogRetention`).
+    func flushBatch(maxBytes: UInt64, throughLSN: UInt64 = .max) -> [RecordSlot] {
         var batch: [RecordSlot] = []
         guard let first = records.first else { return batch }
         for slot in records {
-            guard slot.lsn <= completedLSN else { break }
+            guard slot.lsn <= completedLSN, slot.lsn <= throughLSN else { break }
             if !batch.isEmpty && slot.endPosition - first.startPosition > maxBytes { break }
             batch.append(slot)
         }
