@@ -53,6 +53,9 @@ public struct LogPositions: Sendable, Equatable {
     public var durableLSN: UInt64
     /// Every record up to this one is in the data region; the log starts after it.
     public var checkpointLSN: UInt64
+    /// The highest LSN a flush or FUA write was acknowledged at since the volume was opened
+    /// (0: none yet). Whoever promotes a replica must pick one whose durable LSN covers it.
+    public var committedLSN: UInt64
 }
 
 /// A hold that keeps log records for a replica (`Volume.holdLog`).
@@ -66,7 +69,8 @@ extension Volume {
             ($0.ring.lastAllocatedLSN, $0.ring.completedLSN, $0.ring.checkpointLSN)
         }
         return LogPositions(lastLSN: last, completedLSN: completed,
-                            durableLSN: core.durableLSN.load(ordering: .acquiring), checkpointLSN: checkpoint)
+                            durableLSN: core.durableLSN.load(ordering: .acquiring), checkpointLSN: checkpoint,
+                            committedLSN: core.committedLSN.load(ordering: .acquiring))
     }
 
     /// Completed records from `lsn` on, at most about `maxBytes` of payload (at least one

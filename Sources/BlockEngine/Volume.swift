@@ -446,6 +446,7 @@ public final class Volume: Sendable {
         }
         // Fenced, or the lease ran out, while it waited: a new primary may lack these records.
         if let refusal = core.acknowledgementRefusal() { throw refusal }
+        core.committedLSN.max(lsn, ordering: .releasing)
     }
 
     // MARK: - Close

@@ -98,6 +98,9 @@ final class VolumeCore: Sendable {
     let tailPosition: Atomic<UInt64>
     /// Every record up to this LSN is durable on local storage.
     let durableLSN: Atomic<UInt64>
+    /// The highest LSN a flush or FUA write was acknowledged at in this session (a replica
+    /// promoted in this volume's place must hold every record up to it).
+    let committedLSN = Atomic<UInt64>(0)
     /// Mirrors the gate's epoch for readers that take no lock; records take theirs from
     /// the ring, under the sequencer lock.
     let epoch: Atomic<UInt64>
