@@ -137,6 +137,18 @@ extension Volume {
                                   replicated: ReplicatedIdentity(lsn: record.lsn, epoch: record.epoch))
     }
 
+    /// Drops every record after `lsn`: a replica's divergent suffix (records of an older
+    /// epoch that the new primary never had), before it takes the new primary's records at
+    /// those LSNs. Only on a copy that takes no writes (replica, fenced, none), only while no
+    /// record is being applied, and only down to the checkpoint: records already written
+    /// back cannot be undone (that replica must rebuild). Crash-safe: the cut is persisted
+    /// (a new session from `lsn + 1`) before anything in memory changes.
+    public func truncateLog(after lsn: UInt64) async throws(BlockError) {
+        try beginOperation()
+        defer { endOperation() }
+        try await Self.offload { [core] () throws(BlockError) in try core.truncateLog(after: lsn) }
+    }
+
     /// Makes every completed record durable locally, whatever the role and durability mode
     /// (a replica acknowledges its durable LSN with it); returns that LSN.
     @discardableResult

@@ -90,7 +90,9 @@ final class VolumeCore: Sendable {
     let geometry: VolumeGeometry
     let options: VolumeOptions
     let metrics: EngineMetrics
-    let sessionID: UInt64
+    /// The session id new records carry; changes only when the log is truncated (with the
+    /// jobs paused and the new id persisted first).
+    let sessionID: Atomic<UInt64>
     let superblocks: SuperblockStore
     let sequencer: ConditionLock<SequencerState>
     let index: ConditionLock<RangeMap>
@@ -126,7 +128,7 @@ final class VolumeCore: Sendable {
         self.options = options
         geometry = VolumeGeometry(superblock)
         metrics = EngineMetrics(volume: options.metricsLabel ?? path.split(separator: "/").last.map(String.init) ?? path)
-        sessionID = superblock.sessionID
+        sessionID = Atomic(superblock.sessionID)
         superblocks = SuperblockStore(file: file, current: superblock)
         let ring = WALRing(sizeBytes: superblock.walSizeBytes, checkpointLSN: superblock.checkpointLSN,
                            tailPosition: superblock.walTailPosition, headPosition: recovered.headPosition,
@@ -289,7 +291,8 @@ final class VolumeCore: Sendable {
         let payloadCRC = payload.count > 0
             ? mirror.storeComputingCRC(payload, at: slot.headerPosition + UInt64(WALRecord.headerBytes)) : 0
         let header = WALRecordHeader(kind: slot.kind, lsn: slot.lsn, epoch: slot.epoch,
-                                     sessionID: sessionID, lba: slot.lba, blockCount: UInt32(slot.blockCount),
+                                     sessionID: sessionID.load(ordering: .relaxed), lba: slot.lba,
+                                     blockCount: UInt32(slot.blockCount),
                                      payloadLength: UInt32(payload.count),
                                      durableHintLSN: min(durableLSN.load(ordering: .acquiring), slot.lsn - 1),
                                      payloadCRC: payloadCRC)
@@ -298,7 +301,7 @@ final class VolumeCore: Sendable {
                 // The skipped bytes go to the file too: zeros, not what an earlier lap left.
                 mirror.zero(from: slot.startPosition + UInt64(WALRecord.headerBytes), to: slot.headerPosition)
                 let padPayload = slot.headerPosition - slot.startPosition - UInt64(WALRecord.headerBytes)
-                let pad = WALRecordHeader(kind: .pad, lsn: slot.lsn, epoch: header.epoch, sessionID: sessionID,
+                let pad = WALRecordHeader(kind: .pad, lsn: slot.lsn, epoch: header.epoch, sessionID: header.sessionID,
                                           lba: 0, blockCount: 0, payloadLength: UInt32(padPayload),
                                           durableHintLSN: header.durableHintLSN, payloadCRC: 0)
                 pad.encode(into: buffer)

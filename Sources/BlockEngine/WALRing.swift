@@ -134,6 +134,20 @@ struct WALRing: Sendable {
         epoch = newEpoch
     }
 
+    /// Forgets every record after `lsn` (all complete, none checkpointed): the head moves
+    /// back to the end of record `lsn` (or to the tail), and LSNs after it are handed out
+    /// again.
+    mutating func truncate(after lsn: UInt64) {
+        precondition(lsn >= checkpointLSN && lsn <= completedLSN, "truncating outside the completed log")
+        precondition(completedLSN == nextLSN - 1, "truncating with records in flight")
+        while let last = records.last, last.lsn > lsn { records.removeLast() }
+        headPosition = records.last?.endPosition ?? tailPosition
+        nextLSN = lsn + 1
+        completedLSN = lsn
+        completedEndPosition = headPosition
+        lastRecordEpoch = records.last?.epoch ?? 0
+    }
+
     /// Marks a reserved record as written and indexed; returns true when the completed
     /// prefix advanced.
     mutating func complete(lsn: UInt64) -> Bool {

@@ -130,7 +130,7 @@ struct CrashSimulationTests {
             if segment == 0 { current.file.resetHistory() }
             if ProcessInfo.processInfo.environment["BLOCKENGINE_CRASH_DEBUG"] != nil,
                let state = try? Recovery.recover(file: SimulatedFile(image: current.file.image), path: "sim") {
-                print("segment \(segment) starts: core session \(current.volume.core.sessionID), superblock \(state.superblock.sequence) session \(state.superblock.sessionID)")
+                print("segment \(segment) starts: core session \(current.volume.core.sessionID.load(ordering: .relaxed)), superblock \(state.superblock.sequence) session \(state.superblock.sessionID)")
             }
             model.operations = []
             try await runWorkload(current.volume, file: current.file, model: &model, generator: &generator,

@@ -144,6 +144,17 @@ final class JobPool: Sendable {
         state.signal()
     }
 
+    /// Runs a finished job again (a volume resuming its jobs after a pause); it runs a first
+    /// step at once.
+    func restart(_ job: PoolJob) {
+        state.withLock { state in
+            precondition(job.phase == .finished, "only a finished job restarts")
+            job.phase = .idle
+            state.enqueue(job)
+        }
+        state.signal()
+    }
+
     /// The job has work: runs it soon (at once if it is idle or sleeping until a deadline).
     func wake(_ job: PoolJob) {
         let queued = state.withLock { state -> Bool in
