@@ -11,6 +11,11 @@ protocol LogicalUnitBackend: Sendable {
     var blockSizeBytes: Int { get }
     var blockCount: UInt64 { get }
     var uuid: VolumeUUID { get }
+    /// The volume's replication role (`Volume.role`).
+    var role: VolumeRole { get }
+    /// Nil while writes and flushes are accepted, else the error they fail with
+    /// (`Volume.writeRefusal`): the ALUA state follows it. Read on every command, so cheap.
+    var writeRefusal: BlockError? { get }
     /// `pageCacheChecked`: `readWithoutWaiting` just failed for this range (see `Volume.read`).
     func read(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer, pageCacheChecked: Bool) async throws(BlockError)
     /// Returns the LSN of the write's last log record.

@@ -1,5 +1,6 @@
-// How a logical unit presents itself: identity strings, the target it belongs to, and the
-// limits it advertises in the Block Limits VPD page and enforces.
+// How a logical unit presents itself: identity strings, the target it belongs to, this
+// server's target port group and port, and the limits it advertises in the Block Limits VPD
+// page and enforces.
 //
 // Invariant: `validate()` accepts only values the encoders can represent (ASCII field widths,
 // 24-bit company id, limits that fit their VPD fields); `SCSILogicalUnit.init` calls it.
@@ -18,9 +19,14 @@ public struct SCSILogicalUnitConfiguration: Sendable {
     public var reportedLUNs: [UInt64]
     /// The iSCSI target name, for the SCSI name string designator; nil leaves it out.
     public var targetName: String?
-    /// The target port group this logical unit is reached through (REPORT TARGET PORT GROUPS).
+    /// This server's target port group (VPD 83h, REPORT TARGET PORT GROUPS). Every server
+    /// holding a copy of a volume must use its own number: the copies report one logical unit
+    /// (same designators), and an initiator tells the paths' states apart by this group (Linux
+    /// keeps one state per logical unit and group).
     public var targetPortGroup: UInt16
-    /// The relative target port identifier of the target port.
+    /// The relative target port identifier of this server's target port (1...65535; VPD 83h,
+    /// REPORT TARGET PORT GROUPS, READ FULL STATUS). Also distinct per server, as if the
+    /// servers were the ports of one device.
     public var relativeTargetPort: UInt16
     /// Thin provisioning: LBPME, UNMAP, WRITE SAME with UNMAP, GET LBA STATUS report holes.
     public var thinProvisioning: Bool
@@ -32,7 +38,7 @@ public struct SCSILogicalUnitConfiguration: Sendable {
     /// The sidecar file for persistent reservations (APTPL); nil keeps them in memory only.
     public var reservationFilePath: String?
     /// IEEE company id (24 bits) in the NAA 6 designator; the rest of the designator comes from
-    /// the volume UUID.
+    /// the volume UUID. Every server holding a copy of a volume must use the same value.
     public var ieeeCompanyID: UInt32
     /// Largest READ/WRITE transfer, also the bound on one command's buffer.
     public var maximumTransferLengthBytes: Int
@@ -90,6 +96,9 @@ public struct SCSILogicalUnitConfiguration: Sendable {
         }
         if let targetName, targetName.utf8.count > 223 {
             throw SCSIConfigurationError(field: "targetName", reason: "an iSCSI name has at most 223 bytes")
+        }
+        guard relativeTargetPort != 0 else {
+            throw SCSIConfigurationError(field: "relativeTargetPort", reason: "0 is reserved (SPC-4)")
         }
         guard ieeeCompanyID <= 0xFF_FFFF else {
             throw SCSIConfigurationError(field: "ieeeCompanyID", reason: "must fit in 24 bits")

@@ -7,10 +7,13 @@ import BlockEngine
 import NIOCore
 
 extension SCSILogicalUnit {
-    /// REQUEST SENSE (SPC-4 6.39): a pending unit attention (which it clears), else NO SENSE.
+    /// REQUEST SENSE (SPC-4 6.39): a pending unit attention (which it clears), else the NOT
+    /// READY a medium access would get in the ALUA state (what TEST UNIT READY reports), else
+    /// NO SENSE.
     func requestSense(_ nexus: ITNexus, allocationLength: Int) -> SCSIResult {
         let attention = state.withLock { $0.unitAttentions.takeNext(for: nexus) }
-        return dataIn(SenseData(attention ?? .noSense).fixedFormatBytes(), allocationLength: allocationLength)
+        let code = attention ?? accessState.refusalSense ?? .noSense
+        return dataIn(SenseData(code).fixedFormatBytes(), allocationLength: allocationLength)
     }
 
     func inquiry(page: UInt8?, allocationLength: Int) throws(CommandFailure) -> SCSIResult {

@@ -1,5 +1,5 @@
-// REPORT SUPPORTED OPERATION CODES (SPC-4 6.35) and REPORT TARGET PORT GROUPS (SPC-4 6.36),
-// both answered from static tables: `CommandCatalog` and the configuration.
+// REPORT SUPPORTED OPERATION CODES (SPC-4 6.35) and REPORT TARGET PORT GROUPS (SPC-4 6.37),
+// answered from `CommandCatalog`, and from the configuration and the volume's ALUA state.
 //
 // Invariant: the all-commands list and the one-command answers come from the same catalog, so
 // they cannot disagree.
@@ -56,18 +56,21 @@ extension SCSILogicalUnit {
     /// Command timeouts descriptor (SPC-4 6.35.4): length 0Ah, no timeouts specified.
     private static let timeoutsDescriptor: [UInt8] = [0x00, 0x0A] + [UInt8](repeating: 0, count: 10)
 
-    /// One target port group with one port, in the current ALUA state.
+    /// REPORT TARGET PORT GROUPS: this server's group only, with its one port, in the state
+    /// the volume's role gives it. The other copies of the volume are other servers' groups;
+    /// an initiator learns their states through their own paths.
     func reportTargetPortGroups(extendedHeader: Bool, allocationLength: Int) -> SCSIResult {
-        var group: [UInt8] = [
-            0x80 | accessState.rawValue,      // PREF, ASYMMETRIC ACCESS STATE
-            0x80 | 0x08 | 0x04 | 0x02 | 0x01, // T_SUP, U_SUP, S_SUP, AN_SUP, AO_SUP
-        ]
+        // PREF stays 0: every server would claim it for its own group, and multipath's alua
+        // prioritizer ranks a preferred group that is not active/optimized above one that is.
+        var group: [UInt8] = [accessState.rawValue, AsymmetricAccessState.supportedStatesMask]
         group.appendBigEndian(configuration.targetPortGroup)
-        group += [0x00, 0x00, 0x00, 0x01]     // reserved, status code, vendor specific, port count
-        group += [0x00, 0x00]
+        group += [0x00, 0x00, 0x00, 0x01]     // reserved, STATUS CODE (none), vendor specific, port count
+        group += [0x00, 0x00]                 // obsolete
         group.appendBigEndian(configuration.relativeTargetPort)
-        // RETURN DATA LENGTH counts every byte after itself (the extended header's too).
-        let header: [UInt8] = extendedHeader ? [0x10, 0x00, 0x00, 0x00] : []  // FORMAT TYPE 001b
+        // FORMAT TYPE 001b; IMPLICIT TRANSITION TIME 0, unspecified: how long a primary waits to
+        // be assigned again is up to whoever assigns roles.
+        let header: [UInt8] = extendedHeader ? [0x10, 0x00, 0x00, 0x00] : []
+        // RETURN DATA LENGTH counts every byte after itself, the extended header's too.
         var data: [UInt8] = []
         data.appendBigEndian(UInt32(header.count + group.count))
         return dataIn(data + header + group, allocationLength: allocationLength)

@@ -4,7 +4,9 @@
 //
 // Pipeline (SAM-5 order): unit attention -> CDB decoding -> reservation conflict -> ALUA
 // access state -> handler. Handlers throw `CommandFailure`; `execute` turns every outcome into
-// a `SCSIResult` and never throws or traps.
+// a `SCSIResult` and never throws or traps. Before the unit attention, each command compares
+// the volume's ALUA state with the one last reported and, on a change, queues 2A/06 for every
+// nexus (AsymmetricAccess.swift).
 //
 // Invariants:
 // - `execute` may run concurrently from any number of tasks. Shared state is behind one mutex
@@ -12,21 +14,14 @@
 //   blocks holds its LBA range in `rangeLock` for the whole read-modify-write, so COMPARE AND
 //   WRITE is atomic against all other writes of this logical unit.
 // - No handler allocates more than `maximumTransferLengthBytes` for one command's data.
+// - Lock order: `state` may be held while the volume's gate is read (the engine's sequencer
+//   lock), never the other way round; the engine never calls into this layer.
 
 import BlockEngine
 import Dispatch
 import Logging
 import NIOCore
 import Synchronization
-
-/// Asymmetric access states (SPC-4 5.15.2.4) of the one target port group.
-public enum AsymmetricAccessState: UInt8, Sendable, CaseIterable {
-    case activeOptimized = 0x0
-    case activeNonOptimized = 0x1
-    case standby = 0x2
-    case unavailable = 0x3
-    case transitioning = 0xF
-}
 
 /// Called for PREEMPT AND ABORT with the preempted nexuses: the transport aborts their tasks
 /// addressed to `unit` (whatever LUN reaches it) and no others. A nexus names its target, so
@@ -41,7 +36,6 @@ public final class SCSILogicalUnit: Sendable {
         var modeParameters = ModeParameters()
         /// The holder of a RESERVE(6)/(10) reservation (SPC-2).
         var legacyReservationHolder: ITNexus?
-        var accessState = AsymmetricAccessState.activeOptimized
         var abortTasksHandler: AbortTasksHandler?
         var warnedUntrackedNexus = false
     }
@@ -55,6 +49,8 @@ public final class SCSILogicalUnit: Sendable {
     let logger: Logger
     let allocator = ByteBufferAllocator()
     let state = Mutex(SharedState())
+    /// The ALUA state (raw value) initiators were last told of; see `observeAccessState`.
+    private let reportedAccessState: Atomic<UInt8>
     /// Where GET LBA STATUS walks the volume: the walk blocks (index lookups, SEEK_DATA and
     /// SEEK_HOLE), so it stays off the transport's threads, and one queue per unit lets a
     /// storm of them take one thread, not one each.
@@ -76,6 +72,7 @@ public final class SCSILogicalUnit: Sendable {
         inquiryData = InquiryData(configuration: configuration, uuid: backend.uuid,
                                   blockSizeBytes: backend.blockSizeBytes, limits: limits)
         rangeLock = RangeLock(capacity: configuration.maximumWaitingCommands)
+        reportedAccessState = Atomic(AsymmetricAccessState(writeRefusal: backend.writeRefusal).rawValue)
         do {
             reservations = try ReservationStore(path: configuration.reservationFilePath,
                                                 targetName: configuration.targetName ?? "",
@@ -111,18 +108,10 @@ public final class SCSILogicalUnit: Sendable {
         set { state.withLock { $0.abortTasksHandler = newValue } }
     }
 
-    /// The ALUA state reported by REPORT TARGET PORT GROUPS and enforced on media access.
-    public var accessState: AsymmetricAccessState { state.withLock { $0.accessState } }
-
-    /// Changes the ALUA state; every nexus gets ASYMMETRIC ACCESS STATE CHANGED (2A/06).
-    public func setAccessState(_ newState: AsymmetricAccessState) {
-        state.withLock { shared in
-            guard shared.accessState != newState else { return }
-            shared.accessState = newState
-            shared.unitAttentions.establish(.asymmetricAccessStateChanged) { _ in true }
-        }
-        logger.info("asymmetric access state changed", metadata: ["state": "\(newState)"])
-    }
+    /// The ALUA state of this server's target port group now: it follows the volume's role
+    /// and lease (`AsymmetricAccessState.init(writeRefusal:)`). The next command of every nexus
+    /// after a change reports ASYMMETRIC ACCESS STATE CHANGED (2A/06).
+    public var accessState: AsymmetricAccessState { AsymmetricAccessState(writeRefusal: backend.writeRefusal) }
 
     /// The daemon calls this after the volume's capacity changed: every nexus gets CAPACITY
     /// DATA HAS CHANGED (2A/09) on its next command.
@@ -200,8 +189,10 @@ public final class SCSILogicalUnit: Sendable {
 
     /// The pipeline before the handler: a pending unit attention, a bad CDB, a reservation
     /// conflict or an inaccessible ALUA state answers the command here. Admitting changes
-    /// nothing (only a reported unit attention is consumed), so it may run twice per command.
+    /// nothing but a reported unit attention (consumed) and a new ALUA state (published once),
+    /// so it may run twice per command.
     private func admit(_ request: SCSICommandRequest) -> Admission {
+        let access = observeAccessState()
         if let attention = takeUnitAttention(request) {
             return .answered(.checkCondition(SenseData(attention)))
         }
@@ -212,11 +203,36 @@ public final class SCSILogicalUnit: Sendable {
         }
         do throws(CommandFailure) {
             try checkReservations(command, request.nexus)
-            try checkAccessState(command)
+            // ALUA: the table in docs/ISCSI.md, "Commands in each state".
+            if !access.admits(command), let refusal = access.refusalSense { throw .check(refusal) }
             return .admitted(command)
         } catch {
             return .answered(error.result)
         }
+    }
+
+    /// The ALUA state this command runs under. When it differs from the state initiators were
+    /// last told of, every nexus gets 2A/06, once per change. No thread watches the volume: its
+    /// role changes rarely and a lease runs out without an event, so each command compares
+    /// (one read of the volume's gate, one atomic load). Only a change takes the lock, and reads
+    /// the volume again under it, so commands that saw different states publish them in order.
+    private func observeAccessState() -> AsymmetricAccessState {
+        let seen = accessState
+        guard seen.rawValue != reportedAccessState.load(ordering: .acquiring) else { return seen }
+        let (current, previous) = state.withLock { shared -> (AsymmetricAccessState, AsymmetricAccessState?) in
+            let current = accessState
+            let reported = reportedAccessState.load(ordering: .relaxed)
+            guard current.rawValue != reported else { return (current, nil) }
+            reportedAccessState.store(current.rawValue, ordering: .releasing)
+            shared.unitAttentions.establish(.asymmetricAccessStateChanged) { _ in true }
+            return (current, AsymmetricAccessState(rawValue: reported))
+        }
+        if let previous {
+            logger.info("asymmetric access state changed", metadata: [
+                "from": "\(previous)", "to": "\(current)", "role": "\(backend.role)",
+            ])
+        }
+        return current
     }
 
     /// Registers a new nexus and returns its oldest unit attention, unless the command is one
@@ -271,27 +287,6 @@ public final class SCSILogicalUnit: Sendable {
         case .release: return try release(request.nexus)
         case .readDefectData(let tenByte, let format, let length):
             return readDefectData(tenByte: tenByte, listFormat: format, allocationLength: length)
-        }
-    }
-
-    /// ALUA (SPC-4 5.15.2.4): outside the active states only commands that manage access run.
-    private func checkAccessState(_ command: SCSICommand) throws(CommandFailure) {
-        let current = accessState
-        let notReady: SenseCode
-        switch current {
-        case .activeOptimized, .activeNonOptimized: return
-        case .standby: notReady = .asymmetricAccessStandby
-        case .unavailable: notReady = .asymmetricAccessUnavailable
-        case .transitioning: notReady = .asymmetricAccessTransitioning
-        }
-        switch command {
-        case .inquiry, .reportLUNs, .requestSense, .reportTargetPortGroups, .reportSupportedOperationCodes:
-            return
-        case .modeSense, .modeSelect, .persistentReserveIn, .persistentReserveOut:
-            if current == .standby { return }
-            throw .check(notReady)
-        default:
-            throw .check(notReady)
         }
     }
 

@@ -202,6 +202,8 @@ final class SlowBackend: LogicalUnitBackend {
     var blockSizeBytes: Int { volume.blockSizeBytes }
     var blockCount: UInt64 { volume.blockCount }
     var uuid: VolumeUUID { volume.uuid }
+    var role: VolumeRole { volume.role }
+    var writeRefusal: BlockError? { volume.writeRefusal }
 
     func read(at lba: UInt64, into buffer: UnsafeMutableRawBufferPointer, pageCacheChecked: Bool) async throws(BlockError) {
         try await volume.read(at: lba, into: buffer, pageCacheChecked: pageCacheChecked)

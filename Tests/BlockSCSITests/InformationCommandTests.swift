@@ -1,6 +1,6 @@
 // TEST UNIT READY, REQUEST SENSE, READ CAPACITY, REPORT LUNS, REPORT SUPPORTED OPERATION
-// CODES, REPORT TARGET PORT GROUPS, START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL, READ
-// DEFECT DATA and the ALUA access state.
+// CODES, START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL and READ DEFECT DATA. REPORT TARGET
+// PORT GROUPS and the ALUA states: AsymmetricAccessTests.swift.
 
 import Testing
 @testable import BlockSCSI
@@ -78,38 +78,6 @@ import Testing
         #expect(timed.count == 4 + 20 * CommandCatalog.all.count)
         #expect(timed[4 + 5] & 0x02 == 0x02)
         #expect(timed.loadBigEndian(UInt16.self, at: 4 + 8) == 0x0A)
-        try await fixture.close()
-    }
-
-    @Test func reportTargetPortGroupsFollowsTheAccessState() async throws {
-        let fixture = try await Fixture.make { $0.targetPortGroup = 5; $0.relativeTargetPort = 2 }
-        await fixture.clearAttentions()
-        let data = await fixture.send(CDB.reportTargetPortGroups()).data
-        #expect(Int(data.loadBigEndian(UInt32.self, at: 0)) == data.count - 4)
-        #expect(data[4] & 0x0F == 0x0)                   // active/optimized
-        #expect(data.loadBigEndian(UInt16.self, at: 6) == 5)
-        #expect(data[11] == 1)
-        #expect(data.loadBigEndian(UInt16.self, at: 14) == 2)
-        let extended = await fixture.send(CDB.reportTargetPortGroups(extended: true)).data
-        #expect(extended[4] & 0x70 == 0x10)
-        #expect(Int(extended.loadBigEndian(UInt32.self, at: 0)) == extended.count - 4)
-
-        fixture.unit.setAccessState(.standby)
-        expectSense(await fixture.send(CDB.testUnitReady()), .asymmetricAccessStateChanged)
-        #expect(await fixture.send(CDB.reportTargetPortGroups()).data[4] & 0x0F == 0x2)
-        expectSense(await fixture.send(CDB.read10(lba: 0, blocks: 1)), .asymmetricAccessStandby)
-        expectGood(await fixture.send(CDB.inquiry()))
-        expectGood(await fixture.send(CDB.modeSense6(page: 0x08)))
-        fixture.unit.setAccessState(.unavailable)
-        await fixture.clearAttentions()
-        expectSense(await fixture.send(CDB.modeSense6(page: 0x08)), .asymmetricAccessUnavailable)
-        fixture.unit.setAccessState(.transitioning)
-        await fixture.clearAttentions()
-        expectSense(await fixture.send(CDB.write10(lba: 0, blocks: 1), data: pattern(tag: 1, blocks: 1)),
-                    .asymmetricAccessTransitioning)
-        fixture.unit.setAccessState(.activeOptimized)
-        await fixture.clearAttentions()
-        expectGood(await fixture.send(CDB.read10(lba: 0, blocks: 1)))
         try await fixture.close()
     }
 
