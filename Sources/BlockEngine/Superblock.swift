@@ -14,6 +14,8 @@
 struct Superblock: Equatable, Sendable {
     static let magic: [UInt8] = Array("SWBLKVOL".utf8)
     static let formatVersion: UInt32 = 2
+    /// Byte 83: a rebuild is writing the data region.
+    static let imageIncompleteFlag: UInt8 = 1
     /// The oldest version this build reads.
     static let oldestReadableVersion: UInt32 = 1
     static let slotSizeBytes = 4096
@@ -38,6 +40,9 @@ struct Superblock: Equatable, Sendable {
     var replicaFactor: UInt8
     /// Persisted before it takes effect (docs/ENGINE.md, "Roles, epochs and the write gate").
     var role: VolumeRole = .standalone
+    /// A rebuild is writing the data region: the image is not a consistent state of any LSN
+    /// until the rebuild ends (version 2; the volume must not be promoted or trusted).
+    var imageIncomplete = false
     var epoch: UInt64
     /// Every record with an LSN up to this one is applied to the data region and durable.
     var checkpointLSN: UInt64
@@ -73,6 +78,7 @@ struct Superblock: Equatable, Sendable {
         slot[80] = durability.rawValue
         slot[81] = replicaFactor
         slot[82] = role.rawValue
+        slot[83] = imageIncomplete ? Self.imageIncompleteFlag : 0
         slot.storeLE(epoch, at: 88)
         slot.storeLE(checkpointLSN, at: 96)
         slot.storeLE(walTailPosition, at: 104)
@@ -119,6 +125,7 @@ struct Superblock: Equatable, Sendable {
             return .corrupt("unknown durability mode \(slot[80])")
         }
         guard let role = VolumeRole(rawValue: slot[82]) else { return .corrupt("unknown role \(slot[82])") }
+        guard slot[83] & ~Self.imageIncompleteFlag == 0 else { return .corrupt("unknown state flags \(slot[83])") }
         let superblock = Superblock(
             readVersion: version,
             sequence: slot.loadLE(UInt64.self, at: 16),
@@ -131,6 +138,7 @@ struct Superblock: Equatable, Sendable {
             durability: durability,
             replicaFactor: slot[81],
             role: role,
+            imageIncomplete: slot[83] & Self.imageIncompleteFlag != 0,
             epoch: slot.loadLE(UInt64.self, at: 88),
             checkpointLSN: slot.loadLE(UInt64.self, at: 96),
             walTailPosition: slot.loadLE(UInt64.self, at: 104),

@@ -149,6 +149,55 @@ extension Volume {
         try await Self.offload { [core] () throws(BlockError) in try core.truncateLog(after: lsn) }
     }
 
+    // MARK: - Rebuild (VolumeCore+Rebuild.swift)
+
+    /// A rebuild is writing the data region (persisted): the image is no consistent state of
+    /// any LSN until `endRebuild`, after a restart too. Such a copy must not be promoted.
+    public var imageIncomplete: Bool { core.superblocks.superblock.imageIncomplete }
+
+    /// Starts a rebuild on a replica (or a fenced or unassigned copy): writes its log back
+    /// (the data region then holds everything), persists the image as incomplete and, for a
+    /// fresh replica, the primary's `identity`. Until `resetLog`, image writes go straight to
+    /// the data region and replicated records are refused.
+    public func beginRebuild(identity: VolumeUUID? = nil) async throws(BlockError) {
+        try beginOperation()
+        defer { endOperation() }
+        try await core.drainWriteBack()
+        try await Self.offload { [core] () throws(BlockError) in try core.beginRebuild(identity: identity) }
+    }
+
+    /// Writes whole blocks of the primary's image at `lba` into the data region (a range of
+    /// zeros becomes a hole). Only while a rebuild copies.
+    public func writeImage(at lba: UInt64, _ bytes: [UInt8]) async throws(BlockError) {
+        try beginOperation()
+        defer { endOperation() }
+        try await Self.offload { [core] () throws(BlockError) in
+            let outcome: Result<Void, BlockError> = bytes.withUnsafeBytes { buffer in
+                Result { () throws(BlockError) in try core.writeImage(at: lba, buffer) }
+            }
+            try outcome.get()
+        }
+    }
+
+    /// Ends a rebuild's copy at the primary's cut `lsn` (the copy started after the primary
+    /// completed it): syncs the data region and starts the log empty after `lsn`, with a new
+    /// session; the primary's records from `lsn + 1` on are applied next.
+    public func resetLog(toCheckpoint lsn: UInt64) async throws(BlockError) {
+        try beginOperation()
+        defer { endOperation() }
+        try await Self.offload { [core] () throws(BlockError) in try core.resetLog(toCheckpoint: lsn) }
+    }
+
+    /// Persists the image as complete: call once the replica caught up and its content was
+    /// checked against the primary's.
+    public func endRebuild() async throws(BlockError) {
+        try beginOperation()
+        defer { endOperation() }
+        try await Self.offload { [core] () throws(BlockError) in try core.endRebuild() }
+    }
+
+    // MARK: - Durability
+
     /// Makes every completed record durable locally, whatever the role and durability mode
     /// (a replica acknowledges its durable LSN with it); returns that LSN.
     @discardableResult

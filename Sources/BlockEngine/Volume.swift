@@ -17,8 +17,9 @@ import Synchronization
 public final class Volume: Sendable {
     /// The file this volume lives in.
     public let path: String
-    /// The volume's identity, fixed at create.
-    public let uuid: VolumeUUID
+    /// The volume's identity, fixed at create; a replica takes its primary's at its first
+    /// rebuild (`beginRebuild(identity:)`), so every copy reports the same logical unit.
+    public var uuid: VolumeUUID { core.superblocks.superblock.uuid }
     /// Bytes per block: 512 or 4096.
     public let blockSizeBytes: Int
     /// Number of addressable blocks.
@@ -51,7 +52,6 @@ public final class Volume: Sendable {
     private init(core: VolumeCore, superblock: Superblock) {
         self.core = core
         path = core.path
-        uuid = superblock.uuid
         blockSizeBytes = Int(superblock.blockSizeBytes)
         blockCount = superblock.blockCount
         durability = superblock.durability

@@ -67,14 +67,14 @@ extension VolumeCore {
 
     /// Stops the log writer (after it wrote and synced every completed record) and the
     /// write-back, and waits for their last steps. Blocking.
-    private func pauseJobs() {
+    func pauseJobs() {
         stopLogWriter()
         stopWriteBack()
         runtime.logWriters.waitUntilFinished(logWriterJob)
         runtime.writeBack.waitUntilFinished(writeBackJob)
     }
 
-    private func resumeJobs() {
+    func resumeJobs() {
         commit.withLock { state in
             state.stopping = false
             state.stopped = false

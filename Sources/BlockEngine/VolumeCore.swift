@@ -77,6 +77,8 @@ struct SequencerState {
     var budgetShort = false
     /// Log readers waiting for records past an LSN (`Volume.waitForLog`).
     var logWaiters: [LogWaiter] = []
+    /// Where a rebuild of this replica stands (VolumeCore+Rebuild.swift).
+    var rebuild: RebuildPhase = .none
     /// Holds on the log for replicas (`Volume.holdLog`), by id.
     var logHolds: [UInt64: LogHoldState] = [:]
     var nextLogHoldID: UInt64 = 1
@@ -136,6 +138,7 @@ final class VolumeCore: Sendable {
         var sequencerState = SequencerState(ring: ring,
                                             gate: WriteGate(persistedRole: superblock.role, epoch: superblock.epoch),
                                             releasedThroughPosition: WALMirror.alignDown(superblock.walTailPosition))
+        if superblock.imageIncomplete { sequencerState.rebuild = .copying }
         // A primary reopened with records its replicas may still need keeps them (bounded
         // like any hold) until replication takes its own holds and releases this one.
         if superblock.role == .primary && !recovered.records.isEmpty {
@@ -489,6 +492,9 @@ final class VolumeCore: Sendable {
         guard let replicated else { return gateRefusal(state.gate) }
         guard state.gate.role == .replica else {
             return .notPrimary("records from a primary are applied only by a replica (this copy is \(state.gate.role))")
+        }
+        guard state.rebuild != .copying else {
+            return .invalidArgument("a rebuild is copying the image; records are applied after its log reset")
         }
         guard replicated.lsn == state.ring.nextLSN else {
             return .invalidArgument("replicated record \(replicated.lsn) is not the next LSN \(state.ring.nextLSN)")
