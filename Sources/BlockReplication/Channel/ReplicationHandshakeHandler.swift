@@ -5,8 +5,9 @@
 // above it and only ever see authenticated data frames.
 //
 // Invariants:
-// - No message reaches the handlers above before the handshake completes; they learn of it
-//   from `ReplicationHandshakeEvent`.
+// - No message reaches the handlers above unless the handshake completed; they learn of it
+//   from `ReplicationHandshakeEvent`. After a refusal or an error, frames still in flight
+//   are dropped while the channel closes.
 // - The handshake completes within `timeoutMs` or the channel is closed.
 // - `.none` authentication is refused for peers that are not loopback (or a Unix socket).
 // - A framing or handshake error is passed on and closes the channel: a stream is never
@@ -39,12 +40,19 @@ public final class ReplicationHandshakeHandler: ChannelInboundHandler {
         case listener(ListenerHandshake, answer: (Hello) -> ListenerHandshake.Answer)
     }
 
+    private enum Phase {
+        case handshaking
+        case established
+        /// Refused or failed: the channel is closing.
+        case finished
+    }
+
     private var side: Side
     private let framing: ReplicationFraming
     private let timeoutMs: Int
-    private var helloSent = false
+    private var phase = Phase.handshaking
+    private var started = false
     private var timeout: Scheduled<Void>?
-    private var done = false
 
     public init(side: Side, framing: ReplicationFraming, timeoutMs: Int = ReplicationHandshakeHandler.defaultTimeoutMs) {
         precondition(timeoutMs > 0, "a handshake needs a timeout")
@@ -68,7 +76,8 @@ public final class ReplicationHandshakeHandler: ChannelInboundHandler {
     }
 
     private func start(context: ChannelHandlerContext) {
-        guard timeout == nil, !done else { return }
+        guard !started else { return }
+        started = true
         let authentication: ReplicationAuthentication
         switch side {
         case let .dialer(handshake): authentication = handshake.authentication
@@ -84,18 +93,22 @@ public final class ReplicationHandshakeHandler: ChannelInboundHandler {
             context.fireErrorCaught(WireError.handshakeTimedOut(timeoutMs: timeoutMs))
             context.close(promise: nil)
         }
-        if case let .dialer(handshake) = side, !helloSent {
-            helloSent = true
+        if case let .dialer(handshake) = side {
             context.writeAndFlush(wrapOutboundOut(.hello(handshake.hello)), promise: nil)
         }
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let message = unwrapInboundIn(data)
-        guard !done else {
+        switch phase {
+        case .established:
             context.fireChannelRead(data)
             return
+        case .finished:
+            return
+        case .handshaking:
+            break
         }
+        let message = unwrapInboundIn(data)
         do throws(WireError) {
             switch side {
             case var .dialer(handshake):
@@ -105,9 +118,9 @@ public final class ReplicationHandshakeHandler: ChannelInboundHandler {
                 case let .established(ack, auth, keys):
                     context.write(wrapOutboundOut(.auth(auth)), promise: nil)
                     framing.establish(keys)
-                    finish(context: context, .dialerEstablished(ack))
+                    finish(context: context, .dialerEstablished(ack), phase: .established)
                 case let .refused(ack):
-                    finish(context: context, .refusedByListener(ack))
+                    finish(context: context, .refusedByListener(ack), phase: .finished)
                     context.close(promise: nil)
                 }
             case .listener(var handshake, let answer):
@@ -122,7 +135,7 @@ public final class ReplicationHandshakeHandler: ChannelInboundHandler {
                     reply(context: context, ack, close: true)
                 case let .established(hello, keys):
                     framing.establish(keys)
-                    finish(context: context, .listenerEstablished(hello))
+                    finish(context: context, .listenerEstablished(hello), phase: .established)
                 }
             }
         } catch {
@@ -139,15 +152,16 @@ public final class ReplicationHandshakeHandler: ChannelInboundHandler {
     private func reply(context: ChannelHandlerContext, _ ack: HelloAck, close: Bool) {
         let written = context.writeAndFlush(wrapOutboundOut(.helloAck(ack)))
         if close {
-            done = true
+            phase = .finished
             timeout?.cancel()
+            timeout = nil
             let loopBound = context.loopBound
             written.whenComplete { _ in loopBound.value.close(promise: nil) }
         }
     }
 
-    private func finish(context: ChannelHandlerContext, _ event: ReplicationHandshakeEvent) {
-        done = true
+    private func finish(context: ChannelHandlerContext, _ event: ReplicationHandshakeEvent, phase: Phase) {
+        self.phase = phase
         timeout?.cancel()
         timeout = nil
         context.flush()
@@ -155,7 +169,7 @@ public final class ReplicationHandshakeHandler: ChannelInboundHandler {
     }
 
     private func fail(context: ChannelHandlerContext, _ error: WireError) {
-        done = true
+        phase = .finished
         timeout?.cancel()
         timeout = nil
         context.fireErrorCaught(error)
