@@ -8,7 +8,7 @@ import Testing
 struct FrameCodecTests {
     @Test("every frame type round-trips through writer and reader, keyed and unkeyed")
     func roundTrips() throws {
-        for key in [FrameKey.none, hmacKey(0x11)] {
+        for key in [FrameKey.unauthenticated, hmacKey(0x11)] {
             var writer = FrameWriter()
             var reader = FrameReader()
             var stream = ByteBuffer()
@@ -45,7 +45,7 @@ struct FrameCodecTests {
         let mac = HMAC<SHA256>.authenticationCode(for: Array(bytes[0..<24]) + Array(bytes[40...]),
                                                   using: SymmetricKey(data: [UInt8](repeating: 0x42, count: 32)))
         #expect(Array(bytes[24..<40]) == Array(Array(mac).prefix(16)))
-        #expect(Array(frame(.ack(Ack(receivedLSN: 1, durableLSN: 1)), key: .none).readableBytesView)[24..<40]
+        #expect(Array(frame(.ack(Ack(receivedLSN: 1, durableLSN: 1)), key: .unauthenticated).readableBytesView)[24..<40]
             .allSatisfy { $0 == 0 }, "no key: a zero MAC")
     }
 
@@ -87,7 +87,7 @@ struct FrameCodecTests {
         #expect(throws: WireError.unexpectedFrame(.ack, state: "before the handshake completed")) {
             try writer.write(.ack(Ack(receivedLSN: 1, durableLSN: 1)), into: &buffer)
         }
-        writer.establish(.none)
+        writer.establish(.unauthenticated)
         #expect(throws: WireError.unexpectedFrame(.hello, state: "after the handshake")) {
             try writer.write(.hello(Samples.hello), into: &buffer)
         }
@@ -105,7 +105,7 @@ struct FrameCodecTests {
         let batch = Samples.records
         #expect(batch.encodedBytes == payloadBytes(.records(batch)).count)
         #expect(batch.firstLSN == 41 && batch.lastLSN == 43)
-        var stream = frame(.records(batch), key: .none)
+        var stream = frame(.records(batch), key: .unauthenticated)
         var reader = establishedReader()
         guard case let .records(decoded) = try reader.read(from: &stream) else {
             Issue.record("not a records frame")

@@ -8,7 +8,7 @@ struct FrameErrorTests {
 
     @Test("a frame cut anywhere is incomplete, not an error, until the stream ends")
     func truncated() throws {
-        let whole = Array(frame(ack, key: .none).readableBytesView)
+        let whole = Array(frame(ack, key: .unauthenticated).readableBytesView)
         for cut in 0..<whole.count {
             var reader = establishedReader()
             var buffer = ByteBuffer(bytes: whole[0..<cut])
@@ -56,9 +56,9 @@ struct FrameErrorTests {
         let payload = payloadBytes(.ack(Ack(receivedLSN: 10, durableLSN: 8)))
         #expect(readError(rawFrame(type: 6, payload: payload, key: hmacKey(8)), reader: establishedReader(key))
             == .badMAC(sequence: 0), "another key")
-        #expect(readError(rawFrame(type: 6, payload: payload, key: .none), reader: establishedReader(key))
+        #expect(readError(rawFrame(type: 6, payload: payload, key: .unauthenticated), reader: establishedReader(key))
             == .badMAC(sequence: 0), "no MAC where one is required")
-        #expect(readError(rawFrame(type: 6, payload: payload, key: key), reader: establishedReader(.none))
+        #expect(readError(rawFrame(type: 6, payload: payload, key: key), reader: establishedReader(.unauthenticated))
             == .badMAC(sequence: 0), "a MAC where zeros are required")
         #expect(readError(rawFrame(type: 1, payload: payloadBytes(.hello(Samples.hello)), key: key))
             == .badMAC(sequence: 0), "handshake frames carry a zero MAC")

@@ -254,7 +254,7 @@ struct HandshakeTests {
         var pair = Pair(dialer: .sharedSecret(groupSecret), listener: .sharedSecret(groupSecret))
         _ = try pair.answer(pair.helloFrame())
         // The dialer's decision before its auth: the reader is still in the handshake phase.
-        var early = frame(decision, sequence: 1, key: .none)
+        var early = frame(decision, sequence: 1, key: .unauthenticated)
         var reader = pair.listenerReader
         #expect(throws: WireError.unexpectedFrame(.decision, state: "before the handshake completed")) {
             try reader.read(from: &early)

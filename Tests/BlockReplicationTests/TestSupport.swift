@@ -51,7 +51,7 @@ enum Samples {
 
 /// A frame around any payload bytes, with a correct CRC and the MAC of `key` (override
 /// any header field to break it).
-func rawFrame(type: UInt8, payload: [UInt8], sequence: UInt64 = 0, key: FrameKey = .none, magic: UInt32 = FrameHeader.magic,
+func rawFrame(type: UInt8, payload: [UInt8], sequence: UInt64 = 0, key: FrameKey = .unauthenticated, magic: UInt32 = FrameHeader.magic,
               version: UInt8 = FrameHeader.version, flags: UInt16 = 0, length: UInt32? = nil) -> ByteBuffer {
     var buffer = ByteBuffer()
     buffer.writeInteger(magic, endianness: .little)
@@ -76,14 +76,14 @@ func payloadBytes(_ message: ReplicationMessage) -> [UInt8] {
 }
 
 /// The frame `message` makes at `sequence` with `key`.
-func frame(_ message: ReplicationMessage, sequence: UInt64 = 0, key: FrameKey = .none) -> ByteBuffer {
+func frame(_ message: ReplicationMessage, sequence: UInt64 = 0, key: FrameKey = .unauthenticated) -> ByteBuffer {
     var buffer = ByteBuffer()
     try! FrameWriter.encode(message, sequence: sequence, key: key, limits: WireLimits(), into: &buffer)
     return buffer
 }
 
 /// A reader already past the handshake, with `key`.
-func establishedReader(_ key: FrameKey = .none, limits: WireLimits = WireLimits()) -> FrameReader {
+func establishedReader(_ key: FrameKey = .unauthenticated, limits: WireLimits = WireLimits()) -> FrameReader {
     var reader = FrameReader(limits: limits)
     reader.establish(key)
     return reader

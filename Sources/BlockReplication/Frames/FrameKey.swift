@@ -14,8 +14,9 @@ public struct FrameKey: Sendable {
 
     let storage: Storage
 
-    /// No authentication: MACs are zero. Handshake frames, and `.none` mode.
-    public static let none = FrameKey(storage: .none)
+    /// No authentication: MACs are zero. Handshake frames, and `.none` mode. (Not named
+    /// `none`: on an optional parameter `.none` would mean nil.)
+    public static let unauthenticated = FrameKey(storage: .none)
 
     /// HMAC-SHA256 with `key` (a session key from the handshake).
     public static func hmacSHA256(_ key: SymmetricKey) -> FrameKey {
@@ -64,7 +65,7 @@ public struct SessionKeys: Sendable {
     }
 
     /// `.none` mode: no MACs either way.
-    public static let none = SessionKeys(inbound: .none, outbound: .none)
+    public static let unauthenticated = SessionKeys(inbound: .unauthenticated, outbound: .unauthenticated)
 }
 
 /// Byte-wise equality whose time does not depend on where the bytes differ (MACs, proofs).

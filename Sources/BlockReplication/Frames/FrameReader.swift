@@ -70,7 +70,7 @@ public struct FrameReader: Sendable {
             throw .badChecksum(sequence: sequence)
         }
         let storedMAC = buffer.getBytes(at: start + FrameHeader.macOffset, length: FrameHeader.macBytes)!
-        let expectedMAC = (key ?? .none).mac(of: buffer, frameAt: start, payloadBytes: payloadBytes)
+        let expectedMAC = (key ?? .unauthenticated).mac(of: buffer, frameAt: start, payloadBytes: payloadBytes)
         guard constantTimeEqual(storedMAC, expectedMAC) else { throw .badMAC(sequence: sequence) }
         guard sequence == nextSequence else { throw .sequenceOutOfOrder(expected: nextSequence, received: sequence) }
         let type = FrameHeader.type(of: buffer)

@@ -39,7 +39,7 @@ public struct FrameWriter: Sendable {
             throw .unexpectedFrame(message.type, state: key == nil ? "before the handshake completed" : "after the handshake")
         }
         precondition(nextSequence < .max, "sequence numbers exhausted")
-        try Self.encode(message, sequence: nextSequence, key: key ?? .none, limits: limits, into: &buffer)
+        try Self.encode(message, sequence: nextSequence, key: key ?? .unauthenticated, limits: limits, into: &buffer)
         nextSequence += 1
     }
 

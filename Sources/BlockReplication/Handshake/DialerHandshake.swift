@@ -68,7 +68,7 @@ public struct DialerHandshake: Sendable {
         guard ack.status == .ok else { return .refused(ack) }
         switch authentication {
         case .none:
-            return .established(ack, auth: Auth(clientProof: HandshakeCrypto.zeroProof), keys: .none)
+            return .established(ack, auth: Auth(clientProof: HandshakeCrypto.zeroProof), keys: .unauthenticated)
         case let .sharedSecret(secret):
             let keys = HandshakeCrypto.keys(secret, transcript: transcript)
             return .established(ack, auth: Auth(clientProof: HandshakeCrypto.clientProof(secret, transcript: transcript)),

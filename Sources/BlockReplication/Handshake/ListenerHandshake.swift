@@ -95,7 +95,7 @@ public struct ListenerHandshake: Sendable {
                     throw .authenticationFailed("a non-zero proof in unauthenticated mode")
                 }
                 step = .established
-                return .established(hello, keys: .none)
+                return .established(hello, keys: .unauthenticated)
             case let .sharedSecret(secret):
                 guard constantTimeEqual(auth.clientProof, HandshakeCrypto.clientProof(secret, transcript: transcript)) else {
                     throw .authenticationFailed("the dialer's proof does not verify")
