@@ -88,10 +88,9 @@ public final class ReplicationHandshakeHandler: ChannelInboundHandler {
             return
         }
         let loopBound = context.loopBound
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         timeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(timeoutMs))) { [timeoutMs] in
-            let context = loopBound.value
-            context.fireErrorCaught(WireError.handshakeTimedOut(timeoutMs: timeoutMs))
-            context.close(promise: nil)
+            handler.value.fail(context: loopBound.value, .handshakeTimedOut(timeoutMs: timeoutMs))
         }
         if case let .dialer(handshake) = side {
             context.writeAndFlush(wrapOutboundOut(.hello(handshake.hello)), promise: nil)
