@@ -61,7 +61,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "BlockReplication", dependencies: ["BlockEngine"]),
+        // The replication wire: frames, their codec, the authenticated handshake and thin NIO
+        // handlers (docs/REPLICATION.md).
+        .target(
+            name: "BlockReplication",
+            dependencies: [
+                "BlockEngine", "CBlockSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // Everything the daemon does that tests can import: argument parsing helpers,
         // volume commands.
         .target(
@@ -110,6 +119,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "BlockReplicationTests",
+            dependencies: [
+                "BlockReplication", "BlockEngine",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -26,7 +26,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "FuzzSeeds"),
+        // Builds the replication seeds with the real frame writer (they need CRCs and MACs).
+        .executableTarget(
+            name: "FuzzSeeds",
+            dependencies: [
+                .product(name: "BlockReplication", package: "swift-block"),
+                .product(name: "BlockEngine", package: "swift-block"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "PDUFuzzer",
             dependencies: [
@@ -58,6 +66,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
+        ),
+        .executableTarget(
+            name: "ReplicationFrameFuzzer",
+            dependencies: ["FuzzDriver", .product(name: "BlockReplication", package: "swift-block")]
+        ),
+        .executableTarget(
+            name: "ReplicationHandshakeFuzzer",
+            dependencies: ["FuzzDriver", .product(name: "BlockReplication", package: "swift-block")]
         ),
         .executableTarget(
             name: "CDBFuzzer",

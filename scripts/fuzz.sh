@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets in Fuzz/ (PDU framing, login keys and negotiation, CDB
-# decoding, SCSI parameter lists through a logical unit, PDU sequences through a connection)
-# with -sanitize=fuzzer,address and runs each for SECONDS (default 30).
+# decoding, SCSI parameter lists through a logical unit, PDU sequences through a connection,
+# replication frames, the replication handshake under attack) with -sanitize=fuzzer,address and runs each for SECONDS (default 30).
 #   scripts/fuzz.sh [SECONDS]
 # Each fuzzer starts from the committed seeds in Fuzz/Corpus/NAME/ (read only; regenerate
 # them with scripts/fuzz-seeds.sh) and keeps what it finds in fuzz-artifacts/corpus-NAME/.
@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-fuzzers=(PDUFuzzer LoginKeyFuzzer CDBFuzzer ParameterListFuzzer ConnectionFuzzer)
+fuzzers=(PDUFuzzer LoginKeyFuzzer CDBFuzzer ParameterListFuzzer ConnectionFuzzer ReplicationFrameFuzzer
+    ReplicationHandshakeFuzzer)
 flags=(-c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --package-path Fuzz --scratch-path .build-fuzz)
 # Product by product: the package also holds FuzzSeeds, a plain program these flags cannot link.
 for fuzzer in "${fuzzers[@]}"; do swift build "${flags[@]}" --product "$fuzzer"; done

@@ -13,6 +13,8 @@ struct FuzzSeeds {
         ("CDBFuzzer", CDBSeeds.all),
         ("ParameterListFuzzer", ParameterListSeeds.all),
         ("ConnectionFuzzer", ConnectionSeeds.all),
+        ("ReplicationFrameFuzzer", ReplicationSeeds.frames),
+        ("ReplicationHandshakeFuzzer", ReplicationSeeds.handshakes),
     ]
     /// libFuzzer's -max_len in scripts/fuzz.sh: a longer seed would be cut.
     static let maximumSeedBytes = 4096
