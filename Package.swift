@@ -68,7 +68,10 @@ let package = Package(
             dependencies: [
                 "BlockEngine", "CBlockSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
         // Everything the daemon does that tests can import: argument parsing helpers,

@@ -1,0 +1,441 @@
+// The primary's connection to one replica (docs/REPLICATION.md, "Sessions"): dial,
+// handshake, decide (stream, catch-up with an optional truncation, or rebuild), then ship
+// the log with a bound on bytes in flight while acks and barrier replies come back.
+// Reconnects with backoff for as long as the link exists: a replica is never dropped for
+// good, it comes back through catch-up or rebuild.
+//
+// Invariants:
+// - While a session runs, a log hold keeps every record the replica has not confirmed
+//   durable; the hold advances only with the replica's durable LSN.
+// - At most `maxBytesInFlight` of records are unacknowledged; shipping waits for acks.
+// - The durable LSN reported for the replica only grows within a session and is what the
+//   replica said; a barrier succeeds only on a reply or ack that covers its LSN.
+// - A replica or notice of a newer epoch fences the volume at once.
+// - Barrier waiters are bounded (`maxBarrierWaiters`) and each ends (reply, timeout, the
+//   session's end).
+
+import BlockEngine
+import Logging
+import NIOCore
+import NIOPosix
+import DequeModule
+import Synchronization
+
+/// How a replica stands, as the primary sees it.
+public struct ReplicaStatus: Sendable, Equatable {
+    public enum State: String, Sendable {
+        case inSync, catchingUp, rebuilding, disconnected
+    }
+
+    public var address: String
+    public var state: State
+    /// Every record up to it is durable on the replica (0: not known in this session).
+    public var durableLSN: UInt64
+    public var receivedLSN: UInt64
+    public var lastError: String?
+}
+
+/// Tunables of shipping; the defaults suit a LAN.
+public struct ReplicationOptions: Sendable {
+    public var authentication: ReplicationAuthentication
+    public var limits = WireLimits()
+    /// Records read from the log per frame.
+    public var maxBatchBytes = 1 << 20
+    /// Unacknowledged record bytes per replica.
+    public var maxBytesInFlight = 8 << 20
+    public var connectTimeoutMs = 3_000
+    /// A barrier that gets no answer within this fails (the flush fails in strict modes).
+    public var barrierTimeoutMs = 5_000
+    public var reconnectMinMs = 100
+    public var reconnectMaxMs = 5_000
+    /// A replica syncs what it received at least this often (so the primary's hold moves).
+    public var replicaSyncIntervalMs = 50
+    public var logger = Logger(label: "BlockReplication")
+
+    public init(authentication: ReplicationAuthentication) {
+        self.authentication = authentication
+    }
+}
+
+final class ReplicaLink: Sendable {
+    static let maxBarrierWaiters = 1_024
+
+    private struct BarrierWaiter {
+        let id: UInt64
+        let lsn: UInt64
+        let continuation: CheckedContinuation<Bool, Never>
+    }
+
+    private struct State {
+        var status: ReplicaStatus
+        var connected = false
+        var stopped = false
+        var nextWaiterID: UInt64 = 1
+        var barrierWaiters: [BarrierWaiter] = []
+        /// Shipping waits here for acks (flow control): resumed with false to look again,
+        /// true when the session ended.
+        var ackWaiters: [CheckedContinuation<Bool, Never>] = []
+        /// Batches shipped and not yet acknowledged as received: (last LSN, bytes).
+        var inFlight = Deque<(lastLSN: UInt64, bytes: Int)>()
+        var inFlightBytes = 0
+        var outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>?
+        var hold: LogHold?
+        /// The replica must rebuild: its copy needs records the log no longer has.
+        var catchUpTarget: UInt64 = 0
+    }
+
+    let volume: Volume
+    let volumeName: String
+    let address: ReplicaAddress
+    let options: ReplicationOptions
+    let group: EventLoopGroup
+    /// Called once when this link learns of a newer epoch (the owner fences the volume).
+    let onNewerEpoch: @Sendable (UInt64, String) -> Void
+    private let state: Mutex<State>
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(volume: Volume, volumeName: String, address: ReplicaAddress, options: ReplicationOptions,
+         group: EventLoopGroup, onNewerEpoch: @escaping @Sendable (UInt64, String) -> Void) {
+        self.volume = volume
+        self.volumeName = volumeName
+        self.address = address
+        self.options = options
+        self.group = group
+        self.onNewerEpoch = onNewerEpoch
+        state = Mutex(State(status: ReplicaStatus(address: address.description, state: .disconnected,
+                                                  durableLSN: 0, receivedLSN: 0, lastError: nil)))
+    }
+
+    var status: ReplicaStatus { state.withLock { $0.status } }
+
+    /// Whether this replica holds a hold now (the owner releases the volume's recovered
+    /// hold once every link has its own).
+    var holdsLog: Bool { state.withLock { $0.hold != nil } }
+
+    func start() {
+        task.withLock { $0 = Task { await self.run() } }
+    }
+
+    func stop() async {
+        let outbound = state.withLock { state -> NIOAsyncChannelOutboundWriter<ReplicationMessage>? in
+            state.stopped = true
+            return state.outbound
+        }
+        outbound?.finish()
+        let running = task.withLock { $0 }
+        running?.cancel()
+        await running?.value
+        endSession(error: "stopped")
+        if let hold = state.withLock({ state -> LogHold? in defer { state.hold = nil }; return state.hold }) {
+            volume.release(hold)
+        }
+    }
+
+    // MARK: - Barriers
+
+    /// Returns true once the replica confirms every record up to `lsn` durable; false after
+    /// `timeoutMs`, or at once while it is not connected.
+    func waitDurable(upTo lsn: UInt64) async -> Bool {
+        enum Plan { case done(Bool), wait(UInt64, NIOAsyncChannelOutboundWriter<ReplicationMessage>) }
+        let id = state.withLock { state -> UInt64 in defer { state.nextWaiterID += 1 }; return state.nextWaiterID }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let plan: Plan = state.withLock { state in
+                if state.status.durableLSN >= lsn { return .done(true) }
+                guard state.connected, let outbound = state.outbound,
+                      state.barrierWaiters.count < Self.maxBarrierWaiters else { return .done(false) }
+                state.barrierWaiters.append(BarrierWaiter(id: id, lsn: lsn, continuation: continuation))
+                return .wait(id, outbound)
+            }
+            switch plan {
+            case let .done(answer):
+                continuation.resume(returning: answer)
+            case let .wait(id, outbound):
+                Task {
+                    try? await outbound.write(.barrier(Barrier(requestID: id, lsn: lsn)))
+                }
+                Task {
+                    try? await Task.sleep(for: .milliseconds(options.barrierTimeoutMs))
+                    self.endBarrier(id: id, answer: false)
+                }
+            }
+        }
+    }
+
+    private func endBarrier(id: UInt64, answer: Bool) {
+        let waiter = state.withLock { state -> BarrierWaiter? in
+            guard let index = state.barrierWaiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.barrierWaiters.remove(at: index)
+        }
+        waiter?.continuation.resume(returning: answer)
+    }
+
+    /// The replica said every record up to `durable` is durable (and `received` arrived).
+    private func noteProgress(received: UInt64?, durable: UInt64) {
+        let (ready, acks, hold): ([BarrierWaiter], [CheckedContinuation<Bool, Never>], LogHold?) = state.withLock { state in
+            if let received { state.status.receivedLSN = max(state.status.receivedLSN, received) }
+            while let first = state.inFlight.first, first.lastLSN <= state.status.receivedLSN {
+                state.inFlightBytes -= first.bytes
+                state.inFlight.removeFirst()
+            }
+            state.status.durableLSN = max(state.status.durableLSN, durable)
+            if state.status.state == .catchingUp && state.status.receivedLSN >= state.catchUpTarget {
+                state.status.state = .inSync
+            }
+            let covered = state.status.durableLSN
+            let ready = state.barrierWaiters.filter { $0.lsn <= covered }
+            state.barrierWaiters.removeAll { $0.lsn <= covered }
+            defer { state.ackWaiters.removeAll() }
+            return (ready, state.ackWaiters, state.hold)
+        }
+        if let hold, let broken = volume.advance(hold, to: durable + 1) {
+            options.logger.warning("replica's log hold broke", metadata: ["replica": "\(address)", "reason": "\(broken)"])
+        }
+        for waiter in ready { waiter.continuation.resume(returning: true) }
+        for waiter in acks { waiter.resume(returning: false) }
+    }
+
+    // MARK: - Sessions
+
+    private func run() async {
+        var backoffMs = options.reconnectMinMs
+        // Bounded by the stop: every turn either runs a session or sleeps.
+        while !state.withLock({ $0.stopped }) && !Task.isCancelled {
+            do {
+                try await session()
+                backoffMs = options.reconnectMinMs
+            } catch {
+                let message = "\(error)"
+                state.withLock { $0.status.lastError = message }
+                options.logger.info("replica session ended", metadata: ["replica": "\(address)", "error": "\(message)"])
+            }
+            endSession(error: nil)
+            if state.withLock({ $0.stopped }) { break }
+            try? await Task.sleep(for: .milliseconds(backoffMs))
+            backoffMs = min(options.reconnectMaxMs, backoffMs * 2)
+        }
+    }
+
+    private func endSession(error: String?) {
+        let (barriers, acks) = state.withLock { state in
+            state.connected = false
+            state.outbound = nil
+            state.status.state = .disconnected
+            if let error { state.status.lastError = error }
+            state.inFlight.removeAll()
+            state.inFlightBytes = 0
+            defer {
+                state.barrierWaiters.removeAll()
+                state.ackWaiters.removeAll()
+            }
+            return (state.barrierWaiters, state.ackWaiters)
+        }
+        for waiter in barriers { waiter.continuation.resume(returning: false) }
+        for waiter in acks { waiter.resume(returning: true) }
+    }
+
+    private struct SessionEnded: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private func session() async throws {
+        var generator = SystemRandomNumberGenerator()
+        let positions = volume.logPositions
+        let dialer = DialerHandshake(authentication: options.authentication, volumeName: volumeName,
+                                     volumeUUID: volume.uuid, role: .primary, epoch: volume.epoch,
+                                     committedLSN: positions.committedLSN, using: &generator)
+        let limits = options.limits
+        let connection = try await ClientBootstrap(group: group)
+            .connectTimeout(.milliseconds(Int64(options.connectTimeoutMs)))
+            .connect(host: address.host, port: address.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try ReplicationFraming.makeConnection(channel, side: .dialer(dialer), limits: limits)
+                }
+            }
+        try await connection.executeThenClose { inbound, outbound in
+            var messages = inbound.makeAsyncIterator()
+            guard case let .established(event)? = try await messages.next() else {
+                throw SessionEnded(description: "the connection closed during the handshake")
+            }
+            guard case let .dialerEstablished(ack) = event else {
+                if case let .refusedByListener(refusal) = event {
+                    if refusal.status == .staleEpoch && refusal.epoch > volume.epoch {
+                        onNewerEpoch(refusal.epoch, "replica \(address) is at epoch \(refusal.epoch)")
+                    }
+                    throw SessionEnded(description: "refused: \(refusal.status)")
+                }
+                throw SessionEnded(description: "unexpected handshake event")
+            }
+            if ack.epoch > volume.epoch {
+                onNewerEpoch(ack.epoch, "replica \(address) is at epoch \(ack.epoch)")
+                throw SessionEnded(description: "the replica has a newer epoch")
+            }
+            // Hold from the checkpoint first, so nothing the decision picks is recycled meanwhile.
+            let hold = volume.holdLog(from: volume.logPositions.checkpointLSN + 1)
+            let previous = state.withLock { state -> LogHold? in defer { state.hold = hold }; return state.hold }
+            if let previous { volume.release(previous) }
+            let decision = try decide(ack)
+            try await outbound.write(.decision(decision))
+            state.withLock { state in
+                state.connected = true
+                state.outbound = outbound
+                state.status.durableLSN = decision.mode == .rebuild ? 0 : decision.fromLSN - 1
+                state.status.receivedLSN = state.status.durableLSN
+                state.status.state = decision.mode == .rebuild ? .rebuilding : .catchingUp
+                state.catchUpTarget = volume.logPositions.completedLSN
+            }
+            volume.advance(hold, to: decision.fromLSN)
+            if decision.mode == .rebuild {
+                try await sendImage(cut: decision.fromLSN - 1, outbound: outbound, messages: &messages)
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.ship(from: decision.fromLSN, outbound: outbound) }
+                defer { group.cancelAll() }
+                while let next = try await messages.next() {
+                    guard case let .message(message) = next else { continue }
+                    try handle(message)
+                }
+                throw SessionEnded(description: "the replica closed the connection")
+            }
+        }
+    }
+
+    /// What the replica needs, from what it said in its helloAck.
+    private func decide(_ ack: HelloAck) throws -> Decision {
+        let positions = volume.logPositions
+        let checkpoint = positions.checkpointLSN
+        let durable = ack.durableLSN
+        let rebuildFrom = positions.completedLSN + 1
+        // A replica whose image is incomplete (a rebuild was cut short) says so this way.
+        if ack.durableRecordEpoch == .max { return Decision(mode: .rebuild, fromLSN: rebuildFrom, truncateAfterLSN: nil) }
+        if durable < checkpoint { return Decision(mode: .rebuild, fromLSN: rebuildFrom, truncateAfterLSN: nil) }
+        let ours = durable == 0 ? 0 : (durable <= positions.lastLSN ? try epoch(at: durable) : nil)
+        if durable == checkpoint || ours == ack.durableRecordEpoch {
+            // The replica's log matches ours up to its durable LSN: records it received
+            // beyond that are sent again.
+            let truncate = ack.receivedLSN > durable ? durable : nil
+            return Decision(mode: durable == positions.completedLSN ? .stream : .catchUp, fromLSN: durable + 1,
+                            truncateAfterLSN: truncate)
+        }
+        // Divergent: its records from the first of ours with a later epoch than its last one
+        // are from a history we do not have.
+        guard let divergence = try firstLSN(withEpochAbove: ack.durableRecordEpoch, after: checkpoint),
+              divergence > checkpoint + 1 || checkpoint == 0 else {
+            return Decision(mode: .rebuild, fromLSN: rebuildFrom, truncateAfterLSN: nil)
+        }
+        let keep = min(divergence - 1, durable)
+        return Decision(mode: .catchUp, fromLSN: keep + 1, truncateAfterLSN: keep)
+    }
+
+    private func epoch(at lsn: UInt64) throws -> UInt64? {
+        guard case let .records(records) = try volume.readLog(from: lsn, maxBytes: 1), let first = records.first,
+              first.lsn == lsn else { return nil }
+        return first.epoch
+    }
+
+    /// The first LSN after `checkpoint` whose record has an epoch above `epoch`, if any.
+    private func firstLSN(withEpochAbove epoch: UInt64, after checkpoint: UInt64) throws -> UInt64? {
+        var next = checkpoint + 1
+        // Bounded by the log: every turn moves `next` past the records read.
+        while case let .records(records) = try volume.readLog(from: next, maxBytes: 4 << 20), let last = records.last {
+            if let found = records.first(where: { $0.epoch > epoch }) { return found.lsn }
+            next = last.lsn + 1
+        }
+        return nil
+    }
+
+    private func handle(_ message: ReplicationMessage) throws {
+        switch message {
+        case let .ack(ack):
+            noteProgress(received: ack.receivedLSN, durable: ack.durableLSN)
+        case let .barrierReply(reply):
+            if reply.status == .staleEpoch {
+                onNewerEpoch(volume.epoch + 1, "replica \(address) refused a barrier for a stale epoch")
+                throw SessionEnded(description: "stale epoch")
+            }
+            noteProgress(received: nil, durable: reply.durableLSN)
+        case let .epochNotice(notice):
+            if notice.epoch > volume.epoch { onNewerEpoch(notice.epoch, notice.reason) }
+            throw SessionEnded(description: "epoch notice: \(notice.reason)")
+        case let .goodbye(goodbye):
+            throw SessionEnded(description: "goodbye: \(goodbye.message)")
+        default:
+            throw SessionEnded(description: "unexpected \(message.type) from a replica")
+        }
+    }
+
+    /// Ships completed records from `lsn` on, at most `maxBytesInFlight` unacknowledged.
+    private func ship(from lsn: UInt64, outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>) async throws {
+        var next = lsn
+        while !Task.isCancelled {
+            let read = try volume.readLog(from: next, maxBytes: options.maxBatchBytes)
+            guard case let .records(records) = read else {
+                throw SessionEnded(description: "the log no longer holds LSN \(next): the replica must rebuild")
+            }
+            guard let last = records.last else {
+                _ = await volume.waitForLog(after: next - 1, timeoutMs: 200)
+                continue
+            }
+            let batch = RecordBatch(records: records.map(ShippedRecord.init))
+            state.withLock { state in
+                state.inFlight.append((last.lsn, batch.encodedBytes))
+                state.inFlightBytes += batch.encodedBytes
+            }
+            try await outbound.write(.records(batch))
+            next = last.lsn + 1
+            await waitForWindow()
+        }
+    }
+
+    /// Waits while more than `maxBytesInFlight` of shipped records are unacknowledged.
+    private func waitForWindow() async {
+        // Bounded: every turn waits for an ack or the session's end.
+        while !Task.isCancelled {
+            let ready = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let outcome: Bool? = state.withLock { state in
+                    guard state.connected, state.inFlightBytes > options.maxBytesInFlight else { return true }
+                    state.ackWaiters.append(continuation)
+                    return nil
+                }
+                if let outcome { continuation.resume(returning: outcome) }
+            }
+            if ready { return }
+        }
+    }
+
+    // MARK: - Rebuild
+
+    /// Sends the segments whose digests differ, then the cut, then a barrier at the LSN the
+    /// copy ended at: the replica ends its rebuild once that barrier is durable.
+    private func sendImage(cut: UInt64, outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>,
+                           messages: inout NIOAsyncChannelInboundStream<ReplicationInbound>.AsyncIterator) async throws {
+        let blocksPerSegment = VolumeSegments.blocksPerSegment(volume)
+        let segments = VolumeSegments.segmentCount(volume)
+        var first: UInt64 = 0
+        var copiedBlocks: UInt64 = 0
+        // Bounded by the segment count.
+        while first < segments {
+            let count = UInt32(min(UInt64(VolumeSegments.segmentsPerRequest), segments - first))
+            let range = SegmentRange(firstSegment: first, segmentCount: count, blocksPerSegment: blocksPerSegment)
+            try await outbound.write(.rebuildDigestRequest(RebuildDigestRequest(range: range)))
+            guard case let .message(.rebuildDigestReply(reply))? = try await messages.next(), reply.range == range else {
+                throw SessionEnded(description: "the replica did not answer a digest request")
+            }
+            let ours = try await VolumeSegments.digests(volume, range: range)
+            for (offset, digest) in ours.enumerated() where digest != reply.digests[offset] {
+                let (lba, blocks) = VolumeSegments.segment(first + UInt64(offset), of: volume,
+                                                           blocksPerSegment: blocksPerSegment)
+                let data = try await volume.read(at: lba, blockCount: blocks)
+                try await outbound.write(.rebuildChunk(RebuildChunk(offsetBlocks: lba, blockCount: UInt32(blocks),
+                                                                    data: ByteBuffer(bytes: data))))
+                copiedBlocks += UInt64(blocks)
+            }
+            first += UInt64(count)
+        }
+        let copyEnd = volume.logPositions.completedLSN
+        try await outbound.write(.rebuildDone(RebuildDone(lsnCut: cut)))
+        options.logger.info("rebuild image sent", metadata: [
+            "replica": "\(address)", "cut": "\(cut)", "copiedBytes": "\(copiedBlocks * UInt64(volume.blockSizeBytes))"])
+        try await outbound.write(.barrier(Barrier(requestID: 0, lsn: copyEnd)))
+    }
+}
+
