@@ -154,8 +154,10 @@ public final class BlockDaemon: Service, Sendable {
             guard !FileManager.default.fileExists(atPath: path) else { continue }
             var geometry = configuration.newVolume
             geometry.sizeBytes = sizeBytes
+            var createOptions = options
+            createOptions.metricsLabel = name
             do {
-                let volume = try await Volume.create(at: path, configuration: geometry, options: options)
+                let volume = try await Volume.create(at: path, configuration: geometry, options: createOptions)
                 try await volume.close()
                 logger.info("created volume", metadata: ["volume": "\(name)", "size_bytes": "\(sizeBytes)"])
             } catch {

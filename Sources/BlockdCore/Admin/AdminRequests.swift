@@ -189,9 +189,23 @@ enum AdminJSON {
         do {
             return try JSONDecoder().decode(type, from: Data(body))
         } catch let error as DecodingError {
+            if case let .dataCorrupted(context) = error, context.codingPath.isEmpty, let reason = syntaxError(body) {
+                throw .badRequest("malformed JSON: \(reason)")
+            }
             throw .badRequest(describe(error))
         } catch {
             throw .badRequest("malformed JSON: \(error)")
+        }
+    }
+
+    /// Where `body` stops being JSON, as JSONSerialization says it (JSONDecoder only says
+    /// that it is not JSON); nil when it parses.
+    private static func syntaxError(_ body: [UInt8]) -> String? {
+        do {
+            _ = try JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])
+            return nil
+        } catch let error as NSError {
+            return (error.userInfo[NSDebugDescriptionErrorKey] as? String) ?? error.localizedDescription
         }
     }
 
@@ -206,10 +220,10 @@ enum AdminJSON {
         case let .valueNotFound(_, context):
             return "field '\(path(context))' must not be null"
         case let .typeMismatch(type, context):
+            guard !context.codingPath.isEmpty else { return "the body must be a JSON object" }
             return "field '\(path(context))' has the wrong type (expected \(describe(type)))"
         case let .dataCorrupted(context):
             if context.codingPath.isEmpty {
-                // Foundation's own text for unparsable JSON names its underlying error.
                 let reason = context.debugDescription
                 return reason.contains("unknown field") ? reason : "malformed JSON: \(reason)"
             }
@@ -230,7 +244,7 @@ enum AdminJSON {
 
     static func encode<T: Encodable>(_ value: T) -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Encoding these plain structs cannot fail.
         return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
     }
