@@ -166,7 +166,9 @@ enum AdminServer {
     /// `listening` gets the bound port once it listens.
     static func application(responder: AdminResponder, configuration: AdminConfiguration, logger: Logger,
                             listening: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
-        Application(
+        precondition(configuration.maxConnections >= 1 && configuration.maxBodyBytes >= 1 && configuration.idleTimeoutMs >= 1,
+                     "the admin server's bounds are positive")
+        return Application(
             responder: responder,
             server: .http1(configuration: .init(idleTimeout: .milliseconds(configuration.idleTimeoutMs))),
             configuration: ApplicationConfiguration(
