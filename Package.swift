@@ -20,6 +20,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // The admin API of `blockd serve` (HTTP) and its /metrics exposition. Hummingbird's
+        // default traits (swift-configuration, full Foundation) are not needed.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0", traits: []),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
     ],
     targets: [
         // A tiny opaque wrapper over liburing (liburing's headers clash with Glibc when
@@ -75,13 +79,17 @@ let package = Package(
             ]
         ),
         // Everything the daemon does that tests can import: argument parsing helpers,
-        // volume commands.
+        // volume commands, the admin API and its metrics.
         .target(
             name: "BlockdCore",
             dependencies: [
                 "BlockEngine", "BlockSCSI", "BlockISCSI",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -136,9 +144,11 @@ let package = Package(
         .testTarget(
             name: "BlockdCoreTests",
             dependencies: [
-                "BlockdCore", "BlockEngine",
+                "BlockdCore", "BlockEngine", "BlockISCSI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
     ],

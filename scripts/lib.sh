@@ -2,13 +2,48 @@
 # Sourced, not run.
 
 # start_blockd DATA_DIR PORT LOG [extra serve arguments...]: starts blockd serve in the
-# background and sets BLOCKD_PID; waits until the portal accepts connections.
+# background and sets BLOCKD_PID and BLOCKD_ADMIN_PORT; waits until the portal accepts
+# connections. The admin API gets a free port of its own, so a run never depends on the
+# default one being free.
 start_blockd() {
     local data_dir=$1 port=$2 log=$3
     shift 3
+    local admin=()
+    BLOCKD_ADMIN_PORT=
+    # (A blockd built before the admin API, as benchmarks may run, has no --admin.)
+    if "$BLOCKD" serve --help 2>/dev/null | grep -q -- '--admin '; then
+        BLOCKD_ADMIN_PORT=$(free_port)
+        admin=(--admin "127.0.0.1:$BLOCKD_ADMIN_PORT")
+    fi
     # Started from a subshell so this shell never reports the job's death (SIGKILL tests).
-    BLOCKD_PID=$("$BLOCKD" serve --data-dir "$data_dir" --portal "127.0.0.1:$port" "$@" >>"$log" 2>&1 </dev/null & echo $!)
+    BLOCKD_PID=$("$BLOCKD" serve --data-dir "$data_dir" --portal "127.0.0.1:$port" \
+        "${admin[@]}" "$@" >>"$log" 2>&1 </dev/null & echo $!)
     wait_for_port "$port" || { echo "blockd did not start; log:" >&2; tail -20 "$log" >&2; return 1; }
+}
+
+# admin_http METHOD PATH [JSON]: one request to the admin API of the blockd that
+# start_blockd started; prints the HTTP status, a space and the body.
+admin_http() {
+    python3 - "$BLOCKD_ADMIN_PORT" "$@" <<'PY'
+import sys, urllib.error, urllib.request
+port, method, path = sys.argv[1:4]
+data = sys.argv[4].encode() if len(sys.argv) > 4 else None
+request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        print(reply.status, reply.read().decode())
+except urllib.error.HTTPError as error:
+    print(error.code, error.read().decode())
+PY
+}
+
+# expect_http STATUS METHOD PATH [JSON]: admin_http, failing unless the answer has STATUS.
+expect_http() {
+    local expected=$1 reply
+    shift
+    reply=$(admin_http "$@")
+    [[ ${reply%% *} == "$expected" ]] || { echo "expected $expected from $1 $2, got: $reply"; return 1; }
 }
 
 # stop_blockd [SIGNAL]: stops the blockd started by start_blockd (TERM by default) and waits.

@@ -46,6 +46,19 @@ check "qemu-img convert" qemu-img convert -n -f raw -O raw "$work/random.img" "$
 check "qemu-img compare" qemu-img compare -f raw -F raw "$work/random.img" "$image_url"
 check "qemu-img info" qemu-img info "$image_url"
 
+# The admin API: a volume created over HTTP is served at once, takes I/O (counted at
+# /metrics), and is gone after DELETE.
+api_url="iscsi://127.0.0.1:$port/iqn.2026-11.org.swift-block:api/0"
+api_volume_listed() { iscsi-ls "iscsi://127.0.0.1:$port" | grep -q "swift-block:api "; }
+api_writes_counted() { admin_http GET /metrics | grep -qE '^blockengine_writes_total\{volume="api"\} [1-9]'; }
+api_volume_gone() { ! api_volume_listed && [[ ! -e "$work/data/api.blk" ]]; }
+check "admin API: create" expect_http 201 POST /v1/volumes '{"name":"api","sizeBytes":67108864}'
+check "admin API: created volume is a target" api_volume_listed
+check "admin API: created volume takes I/O" qemu-io -f raw "$api_url" -c "write -P 0x77 0 1M" -c "flush" -c "read -P 0x77 0 1M"
+check "admin API: writes at /metrics" api_writes_counted
+check "admin API: delete" expect_http 204 DELETE /v1/volumes/api
+check "admin API: deleted volume is gone" api_volume_gone
+
 # Written and flushed, then SIGKILL: the data must come back after a restart.
 check "write and flush before kill" qemu-io -f raw "$url" -c "write -P 0x5a 100M 2M" -c "flush"
 stop_blockd KILL

@@ -24,24 +24,24 @@ struct EngineMetrics: Sendable {
     /// Log holds for replicas broken by the retention bound (the replica must rebuild).
     let logHoldsBroken: Counter
 
-    init(volume: String) {
+    init(volume: String, factory: any MetricsFactory) {
         let dimensions = [("volume", volume)]
-        writes = Counter(label: "blockengine_writes_total", dimensions: dimensions)
-        writeBytes = Counter(label: "blockengine_write_bytes_total", dimensions: dimensions)
-        reads = Counter(label: "blockengine_reads_total", dimensions: dimensions)
-        readBytes = Counter(label: "blockengine_read_bytes_total", dimensions: dimensions)
-        trims = Counter(label: "blockengine_trims_total", dimensions: dimensions)
-        flushes = Counter(label: "blockengine_flushes_total", dimensions: dimensions)
-        groupCommitSyncs = Counter(label: "blockengine_group_commit_syncs_total", dimensions: dimensions)
+        writes = Counter(label: "blockengine_writes_total", dimensions: dimensions, factory: factory)
+        writeBytes = Counter(label: "blockengine_write_bytes_total", dimensions: dimensions, factory: factory)
+        reads = Counter(label: "blockengine_reads_total", dimensions: dimensions, factory: factory)
+        readBytes = Counter(label: "blockengine_read_bytes_total", dimensions: dimensions, factory: factory)
+        trims = Counter(label: "blockengine_trims_total", dimensions: dimensions, factory: factory)
+        flushes = Counter(label: "blockengine_flushes_total", dimensions: dimensions, factory: factory)
+        groupCommitSyncs = Counter(label: "blockengine_group_commit_syncs_total", dimensions: dimensions, factory: factory)
         groupCommitBatchSize = Recorder(label: "blockengine_group_commit_batch_size", dimensions: dimensions,
-                                        aggregate: true)
-        flusherRuns = Counter(label: "blockengine_flusher_runs_total", dimensions: dimensions)
-        flusherBytes = Counter(label: "blockengine_flusher_bytes_total", dimensions: dimensions)
-        flusherLagRecords = Gauge(label: "blockengine_flusher_lag_records", dimensions: dimensions)
-        walUsedBytes = Gauge(label: "blockengine_wal_used_bytes", dimensions: dimensions)
-        walFullWaits = Counter(label: "blockengine_wal_full_waits_total", dimensions: dimensions)
-        writeBackNoSpace = Gauge(label: "blockengine_write_back_no_space", dimensions: dimensions)
-        barrierFailures = Counter(label: "blockengine_durability_barrier_failures_total", dimensions: dimensions)
-        logHoldsBroken = Counter(label: "blockengine_log_holds_broken_total", dimensions: dimensions)
+                                        aggregate: true, factory: factory)
+        flusherRuns = Counter(label: "blockengine_flusher_runs_total", dimensions: dimensions, factory: factory)
+        flusherBytes = Counter(label: "blockengine_flusher_bytes_total", dimensions: dimensions, factory: factory)
+        flusherLagRecords = Gauge(label: "blockengine_flusher_lag_records", dimensions: dimensions, factory: factory)
+        walUsedBytes = Gauge(label: "blockengine_wal_used_bytes", dimensions: dimensions, factory: factory)
+        walFullWaits = Counter(label: "blockengine_wal_full_waits_total", dimensions: dimensions, factory: factory)
+        writeBackNoSpace = Gauge(label: "blockengine_write_back_no_space", dimensions: dimensions, factory: factory)
+        barrierFailures = Counter(label: "blockengine_durability_barrier_failures_total", dimensions: dimensions, factory: factory)
+        logHoldsBroken = Counter(label: "blockengine_log_holds_broken_total", dimensions: dimensions, factory: factory)
     }
 }

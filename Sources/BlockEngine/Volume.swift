@@ -130,6 +130,20 @@ public final class Volume: Sendable {
         }
     }
 
+    /// Deletes the volume file at `path` unless a writable open (in this process or another)
+    /// holds it, then `inUse`; the lock is held across the unlink, so no writer has the file
+    /// open at that moment. The directory is synced, so the deletion survives a power cut.
+    /// Returns false when there was no file.
+    @discardableResult
+    public static func remove(at path: String) async throws(BlockError) -> Bool {
+        try await offload { () throws(BlockError) -> Bool in
+            guard access(path, F_OK) == 0 else { return false }
+            try PosixVolumeFile.removeIfUnused(path: path)
+            try DurableDirectory.syncEntry(of: path)
+            return true
+        }
+    }
+
     /// A crash between `create`'s link and its unlink leaves the staging name as a second
     /// link to the volume (holding its space after the volume is deleted): removes it when
     /// it is exactly that, the same file.

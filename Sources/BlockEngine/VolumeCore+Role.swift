@@ -10,10 +10,15 @@
 import DequeModule
 
 extension VolumeCore {
+    /// The longest lease (a year): far from the monotonic clock's overflow.
+    static let maxLeaseMs = 365 * 24 * 3_600_000
+
     /// Takes `role` at `epoch` (blocking: may write the superblock; call it off the
     /// cooperative pool). The same role at the same epoch renews the lease without a write.
     func assign(role: VolumeRole, epoch newEpoch: UInt64, leaseMs: Int?) throws(BlockError) {
-        if let leaseMs, leaseMs <= 0 { throw .invalidArgument("lease \(leaseMs) ms is not positive") }
+        if let leaseMs, leaseMs <= 0 || leaseMs > Self.maxLeaseMs {
+            throw .invalidArgument("lease \(leaseMs) ms is outside 1...\(Self.maxLeaseMs)")
+        }
         if role != .primary, leaseMs != nil { throw .invalidArgument("only a primary holds a lease") }
         try assignment.withLock { (_: inout Void) throws(BlockError) in
             if let failure { throw failure }

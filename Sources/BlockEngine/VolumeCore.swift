@@ -16,6 +16,7 @@
 import DequeModule
 import Dispatch
 import Logging
+import Metrics
 import Synchronization
 
 /// Fixed facts about an open volume's file.
@@ -129,7 +130,8 @@ final class VolumeCore: Sendable {
         self.mirror = mirror
         self.options = options
         geometry = VolumeGeometry(superblock)
-        metrics = EngineMetrics(volume: options.metricsLabel ?? path.split(separator: "/").last.map(String.init) ?? path)
+        metrics = EngineMetrics(volume: options.metricsLabel ?? path.split(separator: "/").last.map(String.init) ?? path,
+                                factory: options.metricsFactory ?? MetricsSystem.factory)
         sessionID = Atomic(superblock.sessionID)
         superblocks = SuperblockStore(file: file, current: superblock)
         let ring = WALRing(sizeBytes: superblock.walSizeBytes, checkpointLSN: superblock.checkpointLSN,

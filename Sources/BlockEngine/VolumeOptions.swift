@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 
 /// What a new volume looks like. Fixed at create and persisted in the superblock.
 public struct VolumeConfiguration: Sendable, Equatable {
@@ -53,6 +54,9 @@ public struct VolumeOptions: Sendable {
     public var logger: Logger
     /// The `volume` dimension on every metric; defaults to the file name.
     public var metricsLabel: String?
+    /// Where the volume's metrics go; nil: the process's `MetricsSystem.factory`. A server
+    /// that renders its own registry (and tests that run several) pass theirs.
+    public var metricsFactory: (any MetricsFactory)? = nil
     /// How long group commit may wait for more flush requests before syncing, in
     /// microseconds. 0 syncs as soon as a request arrives; requests that arrive during a
     /// sync share the next one.

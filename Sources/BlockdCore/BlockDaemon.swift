@@ -1,6 +1,7 @@
 // `blockd serve`: opens every volume in the data directory, serves each as an iSCSI target
-// with one LUN, and shuts down gracefully (sessions closed, WAL written back, volumes
-// closed) on SIGINT/SIGTERM through swift-service-lifecycle.
+// with one LUN, runs the admin API (docs/ADMIN.md) when configured, and shuts down
+// gracefully (admin API first, then sessions closed, WAL written back, volumes closed) on
+// SIGINT/SIGTERM through swift-service-lifecycle.
 
 import BlockEngine
 import BlockISCSI
@@ -14,17 +15,27 @@ import Synchronization
 public final class BlockDaemon: Service, Sendable {
     public let configuration: ServeConfiguration
     let logger: Logger
+    /// The registry `GET /metrics` renders; served volumes report into it.
+    public let metrics: DaemonMetrics
+    let replication: any ReplicationControl
     private let started: AsyncStream<Int>.Continuation
-    /// Yields the bound port once the portal listens (tests use port 0).
+    /// Yields the bound iSCSI port once the portal (and the admin API, when configured)
+    /// listens (tests use port 0).
     public let boundPorts: AsyncStream<Int>
-    private let served = Mutex<[String]>([])
+    private let running = Mutex<(server: ISCSIServer?, adminPort: Int?)>((nil, nil))
 
-    /// The target names served, once the portal listens.
-    public var servedTargets: [String] { served.withLock { $0 } }
+    /// The target names served now.
+    public var servedTargets: [String] { running.withLock { $0.server?.targets.map(\.name) ?? [] } }
 
-    public init(configuration: ServeConfiguration, logger: Logger) {
+    /// The admin API's bound port, once it listens.
+    public var adminPort: Int? { running.withLock { $0.adminPort } }
+
+    public init(configuration: ServeConfiguration, logger: Logger, metrics: DaemonMetrics = DaemonMetrics(),
+                replication: any ReplicationControl = NoReplication()) {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
+        self.replication = replication
         (boundPorts, started) = AsyncStream.makeStream(of: Int.self)
     }
 
@@ -36,53 +47,117 @@ public final class BlockDaemon: Service, Sendable {
         for warning in try configuration.checkCHAP(volumeNames: volumeNamesToServe()) {
             logger.warning("weak CHAP setting", metadata: ["setting": "\(warning)"])
         }
+        if let admin = configuration.admin, admin.token == nil, !admin.isLoopback {
+            logger.warning("the admin API listens beyond this machine without a token (--admin-token-file)",
+                           metadata: ["address": "\(admin.host):\(admin.port)"])
+        }
         let openFileLimit = ProcessLimits.raiseOpenFileLimit()
         logger.debug("open file limit", metadata: ["limit": "\(openFileLimit)"])
-        let volumes = try await openVolumes()
-        var targets: [ISCSITargetDefinition] = []
-        for (name, volume) in volumes {
+        let options = try volumeOptions()
+        let server = ISCSIServer(configuration: configuration.serverConfiguration(logger: logger), targets: [])
+        let volumes = ServedVolumes(configuration: configuration, options: options, server: server,
+                                   replication: replication, logger: logger)
+        for (name, volume) in try await openVolumes(options: options) {
             do {
-                targets.append(try makeTarget(name: name, volume: volume))
+                try await volumes.adopt(name: name, volume: volume)
             } catch {
                 logger.error("cannot serve volume", metadata: ["volume": "\(name)", "error": "\(error)"])
+                try? await volume.close()
             }
         }
-        let server = ISCSIServer(configuration: configuration.serverConfiguration(logger: logger), targets: targets)
+        let iscsiPort: Int
         do {
             let address = try await server.start()
-            logger.info("serving", metadata: ["targets": "\(targets.map(\.name))", "portal": "\(address)"])
-            served.withLock { $0 = targets.map(\.name) }
-            started.yield(address.port ?? configuration.port)
+            logger.info("serving", metadata: ["targets": "\(server.targets.map(\.name))", "portal": "\(address)"])
+            running.withLock { $0.server = server }
+            iscsiPort = address.port ?? configuration.port
         } catch {
-            await closeAll(volumes)
+            await volumes.closeAll()
             throw ServeError.startFailed("cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
-        started.finish()
-        try? await gracefulShutdown()
-        logger.info("shutting down")
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            if let admin = configuration.admin {
+                do {
+                    try await startAdmin(admin, volumes: volumes, tasks: &tasks)
+                } catch {
+                    tasks.cancelAll()
+                    await server.shutdown()
+                    await volumes.closeAll()
+                    throw ServeError.startFailed("cannot serve the admin API on \(admin.host):\(admin.port): \(error)")
+                }
+            }
+            started.yield(iscsiPort)
+            started.finish()
+            try? await gracefulShutdown()
+            logger.info("shutting down")
+            // The admin API stops with the same graceful shutdown; no change starts after it.
+            while await tasks.nextResult() != nil {}
+        }
         await server.shutdown()
-        await closeAll(volumes)
+        await volumes.closeAll()
         logger.info("stopped")
     }
 
-    /// Opens every `*.blk` file; a volume that fails is reported and left untouched.
-    func openVolumes() async throws -> [(String, Volume)] {
-        let directory = configuration.dataDirectory
-        // Synced: a data directory lost to a power cut would take its volumes with it.
-        try DurableDirectory.create(atPath: directory)
+    /// Starts the admin API as a task of `tasks` and returns once it listens; throws when it
+    /// cannot (the port is taken, say).
+    private func startAdmin(_ admin: AdminConfiguration, volumes: ServedVolumes,
+                            tasks: inout ThrowingTaskGroup<Void, any Error>) async throws {
+        let (listening, listeningContinuation) = AsyncStream.makeStream(of: Int.self)
+        let responder = AdminResponder(volumes: volumes, metrics: metrics, replication: replication,
+                                       configuration: admin, logger: logger)
+        let application = AdminServer.application(responder: responder, configuration: admin, logger: logger) { port in
+            listeningContinuation.yield(port)
+            listeningContinuation.finish()
+        }
+        let failure = Mutex<(any Error)?>(nil)
+        tasks.addTask {
+            // Ends `listening` if the server stops before it listens, with its error kept.
+            defer { listeningContinuation.finish() }
+            do {
+                try await application.run()
+            } catch {
+                failure.withLock { $0 = error }
+                // Before it listened, the start fails with this error; after, serving goes on.
+                if self.adminPort != nil { self.logger.error("the admin API stopped", metadata: ["error": "\(error)"]) }
+                throw error
+            }
+        }
+        var ports = listening.makeAsyncIterator()
+        guard let port = await ports.next() else {
+            throw failure.withLock { $0 } ?? ServeError.startFailed("the admin server stopped before it listened")
+        }
+        running.withLock { $0.adminPort = port }
+        logger.info("admin API listening", metadata: ["address": "\(admin.host):\(port)",
+                                                      "authentication": "\(admin.token == nil ? "none" : "bearer token")"])
+    }
+
+    /// How served volumes are opened: event-loop callers, one memory budget, this daemon's
+    /// metrics.
+    func volumeOptions() throws -> VolumeOptions {
         // Commands run on the connections' event loops, which must not block in a device
         // flush: durability waits stay with each volume's log writer thread.
         var options = VolumeOptions(logger: logger, callerMaySync: false)
         // One budget for every served volume: the server's ring memory follows the writes in
         // flight, not the number of volumes.
         options.memoryBudget = try MemoryBudget(limitBytes: configuration.memoryLimitBytes)
+        options.metricsFactory = metrics.factory
+        return options
+    }
+
+    /// Opens every `*.blk` file; a volume that fails is reported and left untouched.
+    func openVolumes(options: VolumeOptions) async throws -> [(String, Volume)] {
+        let directory = configuration.dataDirectory
+        // Synced: a data directory lost to a power cut would take its volumes with it.
+        try DurableDirectory.create(atPath: directory)
         for (name, sizeBytes) in configuration.creates {
-            let path = volumePath(name)
+            let path = configuration.volumePath(name)
             guard !FileManager.default.fileExists(atPath: path) else { continue }
             var geometry = configuration.newVolume
             geometry.sizeBytes = sizeBytes
+            var createOptions = options
+            createOptions.metricsLabel = name
             do {
-                let volume = try await Volume.create(at: path, configuration: geometry, options: options)
+                let volume = try await Volume.create(at: path, configuration: geometry, options: createOptions)
                 try await volume.close()
                 logger.info("created volume", metadata: ["volume": "\(name)", "size_bytes": "\(sizeBytes)"])
             } catch {
@@ -101,7 +176,7 @@ public final class BlockDaemon: Service, Sendable {
             var volumeOptions = options
             volumeOptions.metricsLabel = name
             do {
-                volumes.append((name, try await Volume.open(at: volumePath(name), options: volumeOptions)))
+                volumes.append((name, try await Volume.open(at: configuration.volumePath(name), options: volumeOptions)))
             } catch {
                 logger.error("volume failed to open; left untouched", metadata: ["volume": "\(name)", "error": "\(error)"])
             }
@@ -116,33 +191,5 @@ public final class BlockDaemon: Service, Sendable {
         let existing = files.filter { $0.hasSuffix(VolumeNames.fileExtension) }
             .map { String($0.dropLast(VolumeNames.fileExtension.count)) }
         return Set(existing.filter(VolumeNames.isValid) + configuration.creates.map(\.name))
-    }
-
-    func makeTarget(name: String, volume: Volume) throws -> ISCSITargetDefinition {
-        let targetName = configuration.targetName(forVolume: name)
-        var unitConfiguration = SCSILogicalUnitConfiguration()
-        unitConfiguration.targetName = targetName
-        unitConfiguration.reservationFilePath = volumePath(name) + ".pr"
-        unitConfiguration.logger = logger
-        // QEMU 7.2 (Debian 12) asserts on 4096-byte LUNs that report LBPRZ; they still read
-        // zeros from unmapped blocks, they just do not say so.
-        unitConfiguration.reportsUnmappedReadZeros = volume.blockSizeBytes == 512
-        let unit = try SCSILogicalUnit(volume: volume, configuration: unitConfiguration)
-        return ISCSITargetDefinition(name: targetName, alias: name, logicalUnits: [0: unit],
-                                     authentication: configuration.authentication(forVolume: name))
-    }
-
-    func volumePath(_ name: String) -> String {
-        configuration.dataDirectory + "/" + name + VolumeNames.fileExtension
-    }
-
-    private func closeAll(_ volumes: [(String, Volume)]) async {
-        for (name, volume) in volumes {
-            do {
-                try await volume.close()
-            } catch {
-                logger.error("volume did not close cleanly", metadata: ["volume": "\(name)", "error": "\(error)"])
-            }
-        }
     }
 }

@@ -48,18 +48,21 @@ public enum CHAPOption {
     }
 
     /// The secret in the file at `path`: its bytes without one final newline. The file must
-    /// be a regular file that others can neither read nor write (mode 600 or 640), and not
-    /// empty; anything else is an error naming the file.
-    public static func readSecretFile(_ path: String, option: String) throws(ServeError) -> String {
-        func refuse(_ reason: String) -> ServeError { .invalidArgument("\(option): secret file \(path) \(reason)") }
+    /// be a regular file that others can neither read nor write (mode 600 or 640; with
+    /// `ownerOnly`, nor its group: 600), and not empty; anything else is an error naming the
+    /// file.
+    public static func readSecretFile(_ path: String, option: String, ownerOnly: Bool = false,
+                                      kind: String = "secret file") throws(ServeError) -> String {
+        func refuse(_ reason: String) -> ServeError { .invalidArgument("\(option): \(kind) \(path) \(reason)") }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard descriptor >= 0 else { throw refuse("cannot be opened: \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw refuse("cannot be examined: \(String(cString: strerror(errno)))") }
         guard status.st_mode & S_IFMT == S_IFREG else { throw refuse("is not a regular file") }
-        guard status.st_mode & 0o006 == 0 else {
-            throw refuse("is readable or writable by every user; make it private (chmod 600)")
+        guard status.st_mode & (ownerOnly ? 0o066 : 0o006) == 0 else {
+            throw refuse(ownerOnly ? "is readable or writable by its group or other users; make it private (chmod 600)"
+                                   : "is readable or writable by every user; make it private (chmod 600)")
         }
         guard status.st_size <= maximumSecretFileBytes else { throw refuse("is larger than \(maximumSecretFileBytes) bytes") }
         var bytes = [UInt8](repeating: 0, count: maximumSecretFileBytes + 1)

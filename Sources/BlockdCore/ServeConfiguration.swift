@@ -31,6 +31,9 @@ public struct ServeConfiguration: Sendable {
     public var maxConnections: Int
     /// Connections one remote address may hold at once.
     public var maxConnectionsPerHost: Int
+    /// The admin API (docs/ADMIN.md); nil: none. `blockd serve` always has one
+    /// (`--admin`, default `AdminConfiguration.defaultHost:defaultPort`).
+    public var admin: AdminConfiguration?
 
     public init(dataDirectory: String, host: String = "127.0.0.1", port: Int = 3260,
                 iqnPrefix: String = ServeConfiguration.defaultIQNPrefix,

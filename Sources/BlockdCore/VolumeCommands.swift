@@ -18,6 +18,16 @@ public struct CommandOutput: Sendable, Equatable {
 }
 
 public enum VolumeCommands {
+    /// The configuration of a new volume, checked: `blockd volume create` and the admin API
+    /// both build theirs here. The error names the first bad field.
+    public static func checkedConfiguration(sizeBytes: UInt64, blockSizeBytes: Int, walSizeBytes: UInt64,
+                                            durability: DurabilityMode, replicaFactor: Int) throws(BlockError) -> VolumeConfiguration {
+        let configuration = VolumeConfiguration(sizeBytes: sizeBytes, blockSizeBytes: blockSizeBytes, walSizeBytes: walSizeBytes,
+                                                durability: durability, replicaFactor: replicaFactor)
+        try configuration.validate()
+        return configuration
+    }
+
     /// `blockd volume create`: creates the file and prints its description.
     public static func create(path: String, configuration: VolumeConfiguration) async -> CommandOutput {
         do {

@@ -59,21 +59,21 @@ struct CreateVolume: AsyncParsableCommand {
     var replicas: Int = 1
 
     func validate() throws {
-        let configuration = volumeConfiguration
+        _ = try volumeConfiguration()
+    }
+
+    func volumeConfiguration() throws -> VolumeConfiguration {
         do {
-            try configuration.validate()
+            return try VolumeCommands.checkedConfiguration(sizeBytes: size.bytes, blockSizeBytes: blockSize,
+                                                           walSizeBytes: walSize.bytes, durability: durability,
+                                                           replicaFactor: replicas)
         } catch {
             throw ValidationError(error.description)
         }
     }
 
-    var volumeConfiguration: VolumeConfiguration {
-        VolumeConfiguration(sizeBytes: size.bytes, blockSizeBytes: blockSize, walSizeBytes: walSize.bytes,
-                            durability: durability, replicaFactor: replicas)
-    }
-
     func run() async throws {
-        try emit(await VolumeCommands.create(path: path, configuration: volumeConfiguration))
+        try emit(await VolumeCommands.create(path: path, configuration: try volumeConfiguration()))
     }
 }
 
@@ -166,6 +166,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Connections one remote address may have open at once.", valueName: "N"))
     var maxConnectionsPerHost: Int = ServeConfiguration.defaultMaxConnectionsPerHost
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Address of the admin API (HTTP: volumes, roles, /metrics; docs/ADMIN.md).", valueName: "HOST:PORT"))
+    var admin: String = "\(AdminConfiguration.defaultHost):\(AdminConfiguration.defaultPort)"
+
+    @Option(name: .long, help: ArgumentHelp(
+        "File holding the admin API's bearer token (mode 600); every request must then send it.", valueName: "FILE"))
+    var adminTokenFile: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -176,13 +184,13 @@ struct ServeCommand: AsyncParsableCommand {
 
     func serveConfiguration() throws -> ServeConfiguration {
         do {
-            guard let colon = portal.lastIndex(of: ":"), let port = Int(portal[portal.index(after: colon)...]),
-                  (0...65535).contains(port) else {
-                throw ServeError.invalidArgument("--portal expects HOST:PORT, got '\(portal)'")
-            }
-            var host = String(portal[..<colon])
-            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            let (host, port) = try NetworkAddress.parse(portal, what: "--portal")
             var configuration = ServeConfiguration(dataDirectory: dataDir, host: host, port: port, iqnPrefix: iqnPrefix)
+            let (adminHost, adminPort) = try NetworkAddress.parse(admin, what: "--admin")
+            configuration.admin = AdminConfiguration(host: adminHost, port: adminPort,
+                                                     token: try adminTokenFile.map { (path) throws(ServeError) in
+                                                         try AdminConfiguration.readToken(path: path)
+                                                     })
             configuration.creates = try create.map { (text) throws(ServeError) in try VolumeNames.parseCreate(text) }
             configuration.newVolume = VolumeConfiguration(sizeBytes: 1 << 30, blockSizeBytes: blockSize,
                                                           walSizeBytes: walSize.bytes)
@@ -217,7 +225,16 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "blockd")
-        let daemon = BlockDaemon(configuration: try serveConfiguration(), logger: logger)
+        let configuration = try serveConfiguration()
+        if let token = configuration.admin?.token, token.utf8.count < AdminConfiguration.recommendedTokenBytes {
+            logger.warning("the admin token is short", metadata: [
+                "bytes": "\(token.utf8.count)", "recommended": "\(AdminConfiguration.recommendedTokenBytes)"])
+        }
+        // Once per process: the engine's and every library's swift-metrics go to the
+        // registry GET /metrics renders.
+        let metrics = DaemonMetrics()
+        metrics.bootstrapSwiftMetrics()
+        let daemon = BlockDaemon(configuration: configuration, logger: logger, metrics: metrics)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [.init(service: daemon)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {

@@ -45,4 +45,23 @@ struct MetricsTests {
         #expect(try metrics.expectGauge("blockengine_wal_used_bytes", dimensions).lastValue == 0)
         try await volume.close()
     }
+
+    @Test("a volume given a metrics factory reports there, not to the process's")
+    func ownFactory() async throws {
+        let own = TestMetrics()
+        let directory = TemporaryDirectory()
+        var options = testOptions()
+        options.metricsLabel = "own-factory"
+        options.metricsFactory = own
+        let volume = try await Volume.create(
+            at: directory.file("v.blk"),
+            configuration: VolumeConfiguration(sizeBytes: 4 << 20, blockSizeBytes: 4096, walSizeBytes: 1 << 20),
+            options: options)
+        try await volume.write(at: 1, [UInt8](repeating: 7, count: 4096))
+        #expect(try own.expectCounter("blockengine_writes_total", [("volume", "own-factory")]).totalValue == 1)
+        #expect(throws: (any Error).self, "nothing went to the process's factory") {
+            try sharedTestMetrics.expectCounter("blockengine_writes_total", [("volume", "own-factory")])
+        }
+        try await volume.close()
+    }
 }

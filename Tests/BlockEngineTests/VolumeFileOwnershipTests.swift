@@ -25,6 +25,19 @@ struct VolumeFileOwnershipTests {
         try await reopened.close()
     }
 
+    @Test("remove refuses a volume a writer holds (inUse) and deletes it once closed; a missing file is false")
+    func removeOnlyWhenUnused() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("v.blk")
+        let volume = try await Volume.create(at: path, configuration: configuration, options: testOptions())
+        await #expect(throws: BlockError.inUse(path: path)) { try await Volume.remove(at: path) }
+        #expect(FileManager.default.fileExists(atPath: path))
+        try await volume.close()
+        #expect(try await Volume.remove(at: path))
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(try await !Volume.remove(at: path), "nothing left to remove")
+    }
+
     @Test("create removes a staging file that an interrupted create left, and the new volume works")
     func createAfterInterruptedCreate() async throws {
         let directory = TemporaryDirectory()

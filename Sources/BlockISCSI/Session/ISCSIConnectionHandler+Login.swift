@@ -94,11 +94,19 @@ extension ISCSIConnectionHandler {
             }
             return .failure(status)
         case let .success((tsih, replaced)):
+            let replacedEnded = replaced?.end(because: "session reinstated by a new login; closing the old connection")
+            // A target removed while this login looked it up: `removeTarget` takes the
+            // target's connections after removing it, perhaps before this bind, so the
+            // login fails here instead of reaching a closed volume.
+            if let target, !server.catalog.contains(target) {
+                server.registry.unbind(tsih: tsih, channel: context.channel)
+                return .failure(.targetRemoved)
+            }
             let nexus = ITNexus(initiatorName: binding.initiatorName, initiatorSessionID: binding.isid,
                                 targetName: binding.targetName ?? "", targetPortalGroupTag: server.configuration.portalGroupTag)
             session = SessionState(tsih: tsih, parameters: binding.parameters, nexus: nexus, target: target)
             sessionBinding = (tsih, context.channel)
-            reinstatedSessionEnded = replaced?.endForReinstatement()
+            reinstatedSessionEnded = replacedEnded
             return .success(tsih)
         }
     }

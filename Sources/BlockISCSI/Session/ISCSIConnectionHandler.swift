@@ -384,10 +384,10 @@ final class ISCSIConnectionHandler: ChannelDuplexHandler {
         sendFinal(.logoutResponse(initiatorTaskTag: tag, response: 0, time2WaitSeconds: 0, time2RetainSeconds: 0))
     }
 
-    /// Another login reinstated this session: abort everything and close; `ended` runs once
-    /// no task of this session can still reach a volume.
-    func closeForReinstatement(ended: @escaping () -> Void) {
-        logger.info("session reinstated by a new login; closing the old connection")
+    /// Another login reinstated this session, or its target was removed: abort everything and
+    /// close; `ended` runs once no task of this session can still reach a volume.
+    func closeAbortingTasks(because reason: Logger.Message, ended: @escaping () -> Void) {
+        logger.info(reason)
         abort(Array(tasks.keys), then: ended)
         close()
     }

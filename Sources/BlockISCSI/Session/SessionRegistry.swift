@@ -30,12 +30,13 @@ struct ConnectionReference: Sendable {
         channel.eventLoop.execute { body(handler.value) }
     }
 
-    /// Ends the session for a reinstating login: aborts every task and closes the connection;
-    /// the future succeeds once none of its tasks can still reach a volume.
-    func endForReinstatement() -> EventLoopFuture<Void> {
+    /// Ends the session for a reinstating login or a removed target: aborts every task and
+    /// closes the connection; the future succeeds once none of its tasks can still reach a
+    /// volume.
+    func end(because reason: String) -> EventLoopFuture<Void> {
         let handler = self.handler
         let done = channel.eventLoop.makePromise(of: Void.self)
-        channel.eventLoop.execute { handler.value.closeForReinstatement { done.succeed() } }
+        channel.eventLoop.execute { handler.value.closeAbortingTasks(because: "\(reason)") { done.succeed() } }
         return done.futureResult
     }
 
@@ -143,7 +144,7 @@ final class SessionRegistry: Sendable {
     /// an existing one with the same key: session reinstatement); a non-zero TSIH would add
     /// a connection, which this target (MaxConnections=1) refuses. A replaced session's
     /// connection comes back with the TSIH: the new session may start only once the old
-    /// one's tasks have ended (`ConnectionReference.endForReinstatement`).
+    /// one's tasks have ended (`ConnectionReference.end`).
     func bind(key: SessionKey, sessionClass: SessionClass, requestedTSIH: UInt16,
               connection: ConnectionReference) -> Result<(tsih: UInt16, replaced: ConnectionReference?), LoginStatus> {
         state.withLock { state in
@@ -182,8 +183,13 @@ final class SessionRegistry: Sendable {
     }
 
     /// Live connections logged in to `targetName` (and closed ones whose tasks still run).
+    /// iSCSI names compare case-insensitively: a session's key has the name as its
+    /// initiator wrote it.
     func connections(toTarget targetName: String) -> [ConnectionReference] {
-        state.withLock { state in state.sessions.values.filter { $0.key.targetName == targetName }.map(\.connection) }
+        let name = targetName.lowercased()
+        return state.withLock { state in
+            state.sessions.values.filter { $0.key.targetName.lowercased() == name }.map(\.connection)
+        }
     }
 
     /// Every live connection.

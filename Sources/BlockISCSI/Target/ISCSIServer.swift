@@ -110,10 +110,17 @@ public final class ISCSIServer: Sendable {
         context.catalog.add(target)
     }
 
-    /// Stops serving the target named `name` and closes its sessions.
-    public func removeTarget(named name: String) {
-        guard context.catalog.remove(named: name) != nil else { return }
-        for connection in context.registry.connections(toTarget: name) { connection.run { $0.close() } }
+    /// Stops serving the target named `name`: later logins to it fail, its sessions are
+    /// closed with their commands aborted, and this returns once none of their tasks can
+    /// still reach its logical units, so their volumes may be closed. False when no target
+    /// of that name was served.
+    @discardableResult
+    public func removeTarget(named name: String) async -> Bool {
+        // The catalog first: a login that binds after this sees the removal (`bind`).
+        guard context.catalog.remove(named: name) != nil else { return false }
+        let ending = context.registry.connections(toTarget: name).map { $0.end(because: "target removed; closing the connection") }
+        for ended in ending { try? await ended.get() }
+        return true
     }
 
     /// The targets served now.

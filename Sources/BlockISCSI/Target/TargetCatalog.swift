@@ -34,6 +34,15 @@ final class TargetCatalog: LoginTargetCatalog, Sendable {
         targets.withLock { $0[target.name.lowercased()] = target }
     }
 
+    /// True while `target` itself is served: its name, with the same logical units (a
+    /// target removed and added again under its name is another target).
+    func contains(_ target: ISCSITargetDefinition) -> Bool {
+        guard let current = definition(named: target.name), current.logicalUnits.count == target.logicalUnits.count else {
+            return false
+        }
+        return target.logicalUnits.allSatisfy { lun, unit in current.logicalUnits[lun] === unit }
+    }
+
     func remove(named name: String) -> ISCSITargetDefinition? {
         targets.withLock { $0.removeValue(forKey: name.lowercased()) }
     }
