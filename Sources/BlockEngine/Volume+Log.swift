@@ -166,6 +166,14 @@ extension Volume {
         try await Self.offload { [core] () throws(BlockError) in try core.beginRebuild(identity: identity) }
     }
 
+    /// Takes the primary's `identity` on a replica that never held a record (a fresh copy
+    /// that streams from LSN 1, without a rebuild), so every copy reports one logical unit.
+    public func adoptIdentity(_ identity: VolumeUUID) async throws(BlockError) {
+        try beginOperation()
+        defer { endOperation() }
+        try await Self.offload { [core] () throws(BlockError) in try core.adoptIdentity(identity) }
+    }
+
     /// Writes whole blocks of the primary's image at `lba` into the data region (a range of
     /// zeros becomes a hole). Only while a rebuild copies.
     public func writeImage(at lba: UInt64, _ bytes: [UInt8]) async throws(BlockError) {

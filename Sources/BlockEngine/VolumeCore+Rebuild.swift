@@ -97,4 +97,17 @@ extension VolumeCore {
             sequencer.withLock { $0.rebuild = .none }
         }
     }
+
+    /// A copy that never held a record takes `identity` (its primary's UUID).
+    func adoptIdentity(_ identity: VolumeUUID) throws(BlockError) {
+        try assignment.withLock { (_: inout Void) throws(BlockError) in
+            let role = gate.role
+            guard role == .replica || role == .fenced || role == .none else {
+                throw .invalidArgument("a \(role) volume keeps its identity")
+            }
+            let fresh = sequencer.withLock { $0.ring.lastAllocatedLSN == 0 && $0.ring.checkpointLSN == 0 }
+            guard fresh else { throw .invalidArgument("only a copy that never held a record takes another identity") }
+            _ = try superblocks.update { $0.uuid = identity }
+        }
+    }
 }

@@ -134,24 +134,25 @@ final class ReplicaLink: Sendable {
     // MARK: - Barriers
 
     /// Returns true once the replica confirms every record up to `lsn` durable; false after
-    /// `timeoutMs`, or at once while it is not connected.
+    /// `barrierTimeoutMs` (also when it is not connected by then), or when the session that
+    /// was asked ends.
     func waitDurable(upTo lsn: UInt64) async -> Bool {
-        enum Plan { case done(Bool), wait(UInt64, NIOAsyncChannelOutboundWriter<ReplicationMessage>) }
+        enum Plan { case done(Bool), wait(UInt64, NIOAsyncChannelOutboundWriter<ReplicationMessage>?) }
         let id = state.withLock { state -> UInt64 in defer { state.nextWaiterID += 1 }; return state.nextWaiterID }
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let plan: Plan = state.withLock { state in
                 if state.status.durableLSN >= lsn { return .done(true) }
-                guard state.connected, let outbound = state.outbound,
-                      state.barrierWaiters.count < Self.maxBarrierWaiters else { return .done(false) }
+                guard !state.stopped, state.barrierWaiters.count < Self.maxBarrierWaiters else { return .done(false) }
                 state.barrierWaiters.append(BarrierWaiter(id: id, lsn: lsn, continuation: continuation))
-                return .wait(id, outbound)
+                // Not connected yet: the next session asks for it when it starts streaming.
+                return .wait(id, state.connected ? state.outbound : nil)
             }
             switch plan {
             case let .done(answer):
                 continuation.resume(returning: answer)
             case let .wait(id, outbound):
-                Task {
-                    try? await outbound.write(.barrier(Barrier(requestID: id, lsn: lsn)))
+                if let outbound {
+                    Task { try? await outbound.write(.barrier(Barrier(requestID: id, lsn: lsn))) }
                 }
                 Task {
                     try? await Task.sleep(for: .milliseconds(options.barrierTimeoutMs))
@@ -172,7 +173,8 @@ final class ReplicaLink: Sendable {
     /// The replica said every record up to `durable` is durable (and `received` arrived).
     private func noteProgress(received: UInt64?, durable: UInt64) {
         let (ready, acks, hold): ([BarrierWaiter], [CheckedContinuation<Bool, Never>], LogHold?) = state.withLock { state in
-            if let received { state.status.receivedLSN = max(state.status.receivedLSN, received) }
+            // What is durable there was received there.
+            state.status.receivedLSN = max(state.status.receivedLSN, received ?? 0, durable)
             while let first = state.inFlight.first, first.lastLSN <= state.status.receivedLSN {
                 state.inFlightBytes -= first.bytes
                 state.inFlight.removeFirst()
@@ -286,6 +288,14 @@ final class ReplicaLink: Sendable {
             volume.advance(hold, to: decision.fromLSN)
             if decision.mode == .rebuild {
                 try await sendImage(cut: decision.fromLSN - 1, outbound: outbound, messages: &messages)
+                state.withLock { state in
+                    state.status.state = .catchingUp
+                    state.catchUpTarget = volume.logPositions.completedLSN
+                }
+            }
+            // Flushes that waited for this session.
+            if let waiting = state.withLock({ $0.barrierWaiters.map(\.lsn).max() }) {
+                try await outbound.write(.barrier(Barrier(requestID: 0, lsn: waiting)))
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.ship(from: decision.fromLSN, outbound: outbound) }

@@ -188,7 +188,10 @@ struct ReplicaSession {
         case let .decision(decision):
             if let truncate = decision.truncateAfterLSN { try await volume.truncateLog(after: truncate) }
             if decision.mode == .rebuild {
-                try await volume.beginRebuild(identity: volume.logPositions.lastLSN == 0 ? hello.volumeUUID : nil)
+                try await volume.beginRebuild(identity: hello.volumeUUID)
+            } else if volume.uuid != hello.volumeUUID {
+                // A fresh copy (the hello was accepted): it becomes the primary's.
+                try await volume.adoptIdentity(hello.volumeUUID)
             }
             receivedLSN = decision.fromLSN - 1
         case let .rebuildDigestRequest(request):
