@@ -83,9 +83,10 @@ let package = Package(
         .target(
             name: "BlockdCore",
             dependencies: [
-                "BlockEngine", "BlockSCSI", "BlockISCSI",
+                "BlockEngine", "BlockSCSI", "BlockISCSI", "BlockReplication",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -95,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "blockd",
             dependencies: [
-                "BlockdCore", "BlockEngine", "BlockISCSI",
+                "BlockdCore", "BlockEngine", "BlockISCSI", "BlockReplication",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -145,7 +146,7 @@ let package = Package(
         .testTarget(
             name: "BlockdCoreTests",
             dependencies: [
-                "BlockdCore", "BlockEngine", "BlockISCSI",
+                "BlockdCore", "BlockEngine", "BlockISCSI", "BlockReplication",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -3,12 +3,15 @@
 #   1. unit, concurrency and crash-simulation tests (swift test);
 #   2. libiscsi's conformance suite against a freshly started blockd (scripts/conformance.sh);
 #   3. data integrity through QEMU's iSCSI initiator, including a SIGKILL (scripts/qemu-integration.sh),
-#      and blockd's memory under hostile peers beside a normal session (scripts/flood-test.sh);
+#      blockd's memory under hostile peers beside a normal session (scripts/flood-test.sh), many
+#      volumes in one blockd, and replication with failovers between two blockd processes
+#      (scripts/replication-test.sh);
 #   4. the libFuzzer targets for a bounded time (scripts/fuzz.sh);
 #   5. a smoke run of the benchmarks (they run and produce numbers; nothing is timed).
 # BLOCKENGINE_CRASH_POINTS=20000 scripts/test.sh runs a longer crash simulation;
 # FUZZ_SECONDS sets the time per fuzzer (default 30); FLOOD_LONG=1 floods for 120 s with 32
-# readers; MANY_VOLUMES_LONG=1 serves 1,000 volumes instead of 64.
+# readers; MANY_VOLUMES_LONG=1 serves 1,000 volumes instead of 64; REPLICATION_ROUNDS=100 runs
+# the long form of the failover test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh --test
@@ -34,6 +37,9 @@ scripts/flood-test.sh
 
 step "many volumes in one blockd (memory and threads that do not grow with the volume count)"
 scripts/many-volumes-test.sh
+
+step "replication: two blockd processes, failovers with qemu-io (REPLICATION_ROUNDS, default 5)"
+ROUNDS=${REPLICATION_ROUNDS:-5} scripts/replication-test.sh
 
 step "fuzzing"
 scripts/fuzz.sh "${FUZZ_SECONDS:-30}"

@@ -2,6 +2,7 @@ import ArgumentParser
 import BlockEngine
 import BlockISCSI
 import BlockdCore
+import BlockReplication
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -174,11 +175,23 @@ struct ServeCommand: AsyncParsableCommand {
         "File holding the admin API's bearer token (mode 600); every request must then send it.", valueName: "FILE"))
     var adminTokenFile: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Address to accept primaries on (WAL shipping to this server's replica volumes; docs/REPLICATION.md).",
+        valueName: "HOST:PORT"))
+    var replicationListen: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "File holding the replication secret shared by all servers (16 to 4096 bytes, mode 600). Without it, replication works on loopback only.",
+        valueName: "FILE"))
+    var replicationSecretFile: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func validate() throws {
         _ = try serveConfiguration()
+        _ = try replicationOptions(logger: Logger(label: "blockd"))
+        if let replicationListen { _ = try NetworkAddress.parse(replicationListen, what: "--replication-listen") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
     }
 
@@ -234,14 +247,44 @@ struct ServeCommand: AsyncParsableCommand {
         // registry GET /metrics renders.
         let metrics = DaemonMetrics()
         metrics.bootstrapSwiftMetrics()
-        let daemon = BlockDaemon(configuration: configuration, logger: logger, metrics: metrics)
+        let replication = ShippingReplication(options: try replicationOptions(logger: logger))
+        if let replicationListen {
+            let (host, port) = try NetworkAddress.parse(replicationListen, what: "--replication-listen")
+            do {
+                let bound = try await replication.listen(host: host, port: port)
+                logger.info("replication listening", metadata: ["address": "\(host):\(bound)"])
+            } catch {
+                logger.error("cannot listen for replication", metadata: ["address": "\(replicationListen)", "error": "\(error)"])
+                throw ExitCode(1)
+            }
+        }
+        let daemon = BlockDaemon(configuration: configuration, logger: logger, metrics: metrics, replication: replication)
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [.init(service: daemon)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
+            await replication.stop()
         } catch {
+            await replication.stop()
             logger.error("blockd stopped with an error", metadata: ["error": "\(error)"])
             throw ExitCode(1)
+        }
+    }
+
+    /// Shipping options: the shared secret from `--replication-secret-file`, or none (then
+    /// the channel refuses every peer that is not loopback).
+    func replicationOptions(logger: Logger) throws -> ReplicationOptions {
+        guard let replicationSecretFile else {
+            var options = ReplicationOptions(authentication: .none)
+            options.logger = logger
+            return options
+        }
+        do {
+            var options = ReplicationOptions(authentication: .sharedSecret(try ReplicationSecret(contentsOfFile: replicationSecretFile)))
+            options.logger = logger
+            return options
+        } catch {
+            throw ValidationError("--replication-secret-file: \(error)")
         }
     }
 }

@@ -92,6 +92,8 @@ final class RecordingReplication: ReplicationControl {
         state.withLock { $0.changes.append(Change(name: name, role: role, replicas: replicas)) }
     }
 
+    func volumeServed(name: String, volume: Volume) {}
+
     func volumeClosing(name: String) async {
         state.withLock { $0.closing.append(name) }
     }

@@ -282,15 +282,16 @@ final class ReplicaLink: Sendable {
                 state.outbound = outbound
                 state.status.durableLSN = decision.mode == .rebuild ? 0 : decision.fromLSN - 1
                 state.status.receivedLSN = state.status.durableLSN
-                state.status.state = decision.mode == .rebuild ? .rebuilding : .catchingUp
                 state.catchUpTarget = volume.logPositions.completedLSN
+                state.status.state = decision.mode == .rebuild ? .rebuilding
+                    : state.status.receivedLSN >= state.catchUpTarget ? .inSync : .catchingUp
             }
             volume.advance(hold, to: decision.fromLSN)
             if decision.mode == .rebuild {
                 try await sendImage(cut: decision.fromLSN - 1, outbound: outbound, messages: &messages)
                 state.withLock { state in
-                    state.status.state = .catchingUp
                     state.catchUpTarget = volume.logPositions.completedLSN
+                    state.status.state = state.status.receivedLSN >= state.catchUpTarget ? .inSync : .catchingUp
                 }
             }
             // Flushes that waited for this session.

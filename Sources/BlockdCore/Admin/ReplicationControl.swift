@@ -39,6 +39,10 @@ public protocol ReplicationControl: Sendable {
     /// assigned, and the caller may assign it again.
     func roleChanged(name: String, volume: Volume, role: VolumeRole, replicas: [String]) async throws
 
+    /// The daemon serves `volume` as `name` (opened at start, or created): replication may
+    /// apply a primary's records to it when it is a replica.
+    func volumeServed(name: String, volume: Volume)
+
     /// The volume is about to be closed (deleted, or the daemon stops): stop using it.
     func volumeClosing(name: String) async
 
@@ -52,6 +56,8 @@ public struct NoReplication: ReplicationControl {
     public init() {}
 
     public func roleChanged(name: String, volume: Volume, role: VolumeRole, replicas: [String]) async throws {}
+
+    public func volumeServed(name: String, volume: Volume) {}
 
     public func volumeClosing(name: String) async {}
 

@@ -207,6 +207,7 @@ public actor ServedVolumes {
         let target = try configuration.makeTarget(name: name, volume: volume, logger: logger)
         server.addTarget(target)
         entries[name] = Entry(volume: volume, targetName: target.name)
+        replication.volumeServed(name: name, volume: volume)
     }
 
     private static func requireSame(_ volume: Volume, _ wanted: VolumeConfiguration, name: String) throws(AdminError) {
