@@ -202,4 +202,42 @@ struct SessionTests {
         try await primary.close()
         try await group.shutdownGracefully()
     }
+
+    @Test("sync_quorum, RF 3: a flush needs one of two replicas; with both away it fails with quorumLost")
+    func quorum() async throws {
+        let directory = Directory()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let primary = try await Self.create(directory, "p.blk", durability: .syncQuorum, replicaFactor: 3)
+        let first = try await Self.create(directory, "r1.blk", durability: .syncQuorum, replicaFactor: 3)
+        let second = try await Self.create(directory, "r2.blk", durability: .syncQuorum, replicaFactor: 3)
+        try await primary.assignRole(.primary, epoch: 1)
+        try await first.assignRole(.replica, epoch: 1)
+        try await second.assignRole(.replica, epoch: 1)
+        let options = try Self.options()
+        let listenerOne = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
+            $0 == "vol" ? first : nil
+        }
+        let listenerTwo = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
+            $0 == "vol" ? second : nil
+        }
+        let replication = PrimaryReplication(
+            volume: primary, volumeName: "vol",
+            replicas: [ReplicaAddress(host: "127.0.0.1", port: listenerOne.boundPort),
+                       ReplicaAddress(host: "127.0.0.1", port: listenerTwo.boundPort)],
+            options: options, group: group)
+        try await primary.write(at: 0, Self.block(1))
+        try await primary.flush()
+        await listenerTwo.close()
+        try await second.close()
+        try await primary.write(at: 1, Self.block(2))
+        try await primary.flush()
+        #expect(first.logPositions.durableLSN >= 2, "the one replica left confirmed it")
+        await listenerOne.close()
+        try await primary.write(at: 2, Self.block(3))
+        await #expect(throws: BlockError.quorumLost(durableCopies: 1, requiredCopies: 2)) { try await primary.flush() }
+        await replication.stop()
+        try await first.close()
+        try await primary.close()
+        try await group.shutdownGracefully()
+    }
 }
