@@ -25,6 +25,9 @@ public struct ServeConfiguration: Sendable {
     /// The memory every served volume's WAL ring may hold together (records not yet written
     /// back); writers wait while it is used up.
     public var memoryLimitBytes: UInt64 = ServeConfiguration.defaultMemoryLimitBytes
+    /// This server's ALUA target port group, also its relative target port: every server
+    /// that holds copies of the same volumes needs its own (docs/ISCSI.md, ALUA).
+    public var targetPortGroup: UInt16 = 1
 
     public static let defaultMemoryLimitBytes: UInt64 = 1 << 30
     /// Connections the portal holds at once, logged in or not; more are closed at accept.

@@ -185,6 +185,11 @@ struct ServeCommand: AsyncParsableCommand {
         valueName: "FILE"))
     var replicationSecretFile: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "This server's ALUA target port group and relative port (1-65535): different on every server holding copies of the same volumes.",
+        valueName: "N"))
+    var targetPortGroup: Int = 1
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -212,6 +217,10 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ServeError.invalidArgument("--memory-limit must be at least 16MiB")
             }
             configuration.memoryLimitBytes = memoryLimit.bytes
+            guard (1...65_535).contains(targetPortGroup) else {
+                throw ServeError.invalidArgument("--target-port-group must be within 1...65535")
+            }
+            configuration.targetPortGroup = UInt16(targetPortGroup)
 
             try configuration.applyConnectionLimits(maxConnections: maxConnections,
                                                     maxConnectionsPerHost: maxConnectionsPerHost)

@@ -1,5 +1,6 @@
 import BlockEngine
-import BlockdCore
+@testable import BlockdCore
+@testable import BlockSCSI
 import Foundation
 import Glibc
 import Logging
@@ -8,6 +9,21 @@ import Testing
 
 @Suite("blockd serve")
 struct ServeTests {
+    @Test("--target-port-group reaches every logical unit as its ALUA port group and relative port")
+    func targetPortGroup() async throws {
+        let directory = NSTemporaryDirectory() + "blockd-tpg-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = ServeConfiguration(dataDirectory: directory, port: 0)
+        configuration.targetPortGroup = 3
+        let volume = try await Volume.create(at: configuration.volumePath("v"),
+                                             configuration: VolumeConfiguration(sizeBytes: 8 << 20, walSizeBytes: 1 << 20))
+        let target = try configuration.makeTarget(name: "v", volume: volume, logger: Logger(label: "test"))
+        let unit = try #require(target.logicalUnits[0] as? SCSILogicalUnit)
+        #expect(unit.configuration.targetPortGroup == 3 && unit.configuration.relativeTargetPort == 3)
+        try await volume.close()
+    }
+
     @Test("a volume that fails to open is reported and left untouched; the others are served")
     func badVolumeLeftAlone() async throws {
         let directory = NSTemporaryDirectory() + "blockd-serve-\(UInt64.random(in: 0...UInt64.max))"

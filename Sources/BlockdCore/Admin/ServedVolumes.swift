@@ -262,6 +262,8 @@ extension ServeConfiguration {
         var unitConfiguration = SCSILogicalUnitConfiguration()
         unitConfiguration.targetName = targetName
         unitConfiguration.reservationFilePath = volumePath(name) + ".pr"
+        unitConfiguration.targetPortGroup = targetPortGroup
+        unitConfiguration.relativeTargetPort = targetPortGroup
         unitConfiguration.logger = logger
         // QEMU 7.2 (Debian 12) asserts on 4096-byte LUNs that report LBPRZ; they still read
         // zeros from unmapped blocks, they just do not say so.
