@@ -25,7 +25,8 @@ struct SessionTests {
         var options = ReplicationOptions(authentication: .sharedSecret(try ReplicationSecret(bytes: Array(repeating: 7, count: 32))))
         options.reconnectMinMs = 20
         options.reconnectMaxMs = 200
-        options.barrierTimeoutMs = 2_000
+        // Generous: the suite runs beside every other test on a loaded machine.
+        options.barrierTimeoutMs = 10_000
         options.logger.logLevel = ProcessInfo.processInfo.environment["REPL_DEBUG"] != nil ? .trace : .warning
         return options
     }
@@ -72,6 +73,7 @@ struct SessionTests {
         let replication = PrimaryReplication(volume: primary, volumeName: "vol",
                                              replicas: [ReplicaAddress(host: "127.0.0.1", port: listener.boundPort)],
                                              options: options, group: group)
+        #expect(try await Self.eventually { replication.replicaStatus.first?.state == .inSync })
         for lba in 0..<64 { try await primary.write(at: UInt64(lba), Self.block(lba + 1)) }
         let flushed = try await primary.flush()
         #expect(replica.logPositions.durableLSN >= flushed)
@@ -102,6 +104,7 @@ struct SessionTests {
         let replication = PrimaryReplication(volume: primary, volumeName: "vol",
                                              replicas: [ReplicaAddress(host: "127.0.0.1", port: port)],
                                              options: options, group: group)
+        #expect(try await Self.eventually { replication.replicaStatus.first?.state == .inSync })
         try await primary.write(at: 0, Self.block(1))
         try await primary.flush()
         await listener.close()
@@ -225,6 +228,7 @@ struct SessionTests {
             replicas: [ReplicaAddress(host: "127.0.0.1", port: listenerOne.boundPort),
                        ReplicaAddress(host: "127.0.0.1", port: listenerTwo.boundPort)],
             options: options, group: group)
+        #expect(try await Self.eventually { replication.replicaStatus.allSatisfy { $0.state == .inSync } })
         try await primary.write(at: 0, Self.block(1))
         try await primary.flush()
         await listenerTwo.close()
