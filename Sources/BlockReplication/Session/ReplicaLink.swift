@@ -64,6 +64,14 @@ final class ReplicaLink: Sendable {
         let id: UInt64
         let lsn: UInt64
         let continuation: CheckedContinuation<Bool, Never>
+        /// Ends the wait after `barrierTimeoutMs`; cancelled when the wait ends otherwise, so
+        /// timers never outnumber the waiters.
+        var timeout: Task<Void, Never>?
+
+        func finish(_ answer: Bool) {
+            timeout?.cancel()
+            continuation.resume(returning: answer)
+        }
     }
 
     private struct State {
@@ -154,10 +162,16 @@ final class ReplicaLink: Sendable {
                 if let outbound {
                     Task { try? await outbound.write(.barrier(Barrier(requestID: id, lsn: lsn))) }
                 }
-                Task {
-                    try? await Task.sleep(for: .milliseconds(options.barrierTimeoutMs))
+                let timeout = Task {
+                    guard (try? await Task.sleep(for: .milliseconds(options.barrierTimeoutMs))) != nil else { return }
                     self.endBarrier(id: id, answer: false)
                 }
+                let pending = state.withLock { state -> Bool in
+                    guard let index = state.barrierWaiters.firstIndex(where: { $0.id == id }) else { return false }
+                    state.barrierWaiters[index].timeout = timeout
+                    return true
+                }
+                if !pending { timeout.cancel() }
             }
         }
     }
@@ -167,7 +181,7 @@ final class ReplicaLink: Sendable {
             guard let index = state.barrierWaiters.firstIndex(where: { $0.id == id }) else { return nil }
             return state.barrierWaiters.remove(at: index)
         }
-        waiter?.continuation.resume(returning: answer)
+        waiter?.finish(answer)
     }
 
     /// The replica said every record up to `durable` is durable (and `received` arrived).
@@ -192,7 +206,7 @@ final class ReplicaLink: Sendable {
         if let hold, let broken = volume.advance(hold, to: durable + 1) {
             options.logger.warning("replica's log hold broke", metadata: ["replica": "\(address)", "reason": "\(broken)"])
         }
-        for waiter in ready { waiter.continuation.resume(returning: true) }
+        for waiter in ready { waiter.finish(true) }
         for waiter in acks { waiter.resume(returning: false) }
     }
 
@@ -231,7 +245,7 @@ final class ReplicaLink: Sendable {
             }
             return (state.barrierWaiters, state.ackWaiters)
         }
-        for waiter in barriers { waiter.continuation.resume(returning: false) }
+        for waiter in barriers { waiter.finish(false) }
         for waiter in acks { waiter.resume(returning: true) }
     }
 
