@@ -244,4 +244,54 @@ struct SessionTests {
         try await primary.close()
         try await group.shutdownGracefully()
     }
+
+    @Test("after a failover, a replica holding records the new primary never had is truncated (or rebuilt) to the new primary's history")
+    func divergentReplicaFollowsTheNewPrimary() async throws {
+        let directory = Directory()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let old = try await Self.create(directory, "old.blk", durability: .bestEffort, replicaFactor: 3)
+        let ahead = try await Self.create(directory, "ahead.blk", durability: .bestEffort, replicaFactor: 3)
+        let behind = try await Self.create(directory, "behind.blk", durability: .bestEffort, replicaFactor: 3)
+        try await old.assignRole(.primary, epoch: 1)
+        try await ahead.assignRole(.replica, epoch: 1)
+        try await behind.assignRole(.replica, epoch: 1)
+        let options = try Self.options()
+        let aheadListener = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
+            $0 == "vol" ? ahead : nil
+        }
+        let behindListener = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
+            $0 == "vol" ? behind : nil
+        }
+        let aheadAddress = ReplicaAddress(host: "127.0.0.1", port: aheadListener.boundPort)
+        let shipping = PrimaryReplication(
+            volume: old, volumeName: "vol",
+            replicas: [aheadAddress, ReplicaAddress(host: "127.0.0.1", port: behindListener.boundPort)],
+            options: options, group: group)
+        for lba in 0..<10 { try await old.write(at: UInt64(lba), Self.block(lba + 1)) }
+        #expect(try await Self.eventually { behind.logPositions.durableLSN >= 10 && ahead.logPositions.durableLSN >= 10 })
+        // The behind replica stops hearing; the ahead one gets five more records.
+        await behindListener.close()
+        for lba in 10..<15 { try await old.write(at: UInt64(lba), Self.block(100 + lba)) }
+        #expect(try await Self.eventually { ahead.logPositions.durableLSN >= 15 })
+        await shipping.stop()
+        try await old.close()
+        // Failover to the behind replica, which writes a history of its own at epoch 2.
+        try await behind.assignRole(.primary, epoch: 2)
+        for lba in 10..<13 { try await behind.write(at: UInt64(lba), Self.block(200 + lba)) }
+        try await ahead.assignRole(.replica, epoch: 2)
+        let newShipping = PrimaryReplication(volume: behind, volumeName: "vol", replicas: [aheadAddress],
+                                             options: options, group: group)
+        let last = behind.logPositions.lastLSN
+        #expect(try await Self.eventually {
+            newShipping.replicaStatus.first?.state == .inSync && ahead.logPositions.durableLSN >= last
+        }, "\(newShipping.replicaStatus)")
+        #expect(try await ahead.read(at: 0, blockCount: 16) == (try await behind.read(at: 0, blockCount: 16)),
+                "the replica holds the new primary's history, not the records only the old primary had")
+        #expect(try await ahead.read(at: 14, blockCount: 1) == [UInt8](repeating: 0, count: 4096))
+        await newShipping.stop()
+        await aheadListener.close()
+        try await ahead.close()
+        try await behind.close()
+        try await group.shutdownGracefully()
+    }
 }

@@ -48,8 +48,6 @@ public struct ReplicationOptions: Sendable {
     public var barrierTimeoutMs = 5_000
     public var reconnectMinMs = 100
     public var reconnectMaxMs = 5_000
-    /// A replica syncs what it received at least this often (so the primary's hold moves).
-    public var replicaSyncIntervalMs = 50
     public var logger = Logger(label: "BlockReplication")
 
     public init(authentication: ReplicationAuthentication) {

@@ -157,7 +157,6 @@ struct ReplicaSession {
     let outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>
     let options: ReplicationOptions
     var receivedLSN: UInt64 = 0
-    var lastSyncNs = ContinuousClock.now
     /// Barriers waiting for records not applied yet: (request id, LSN).
     var pendingBarriers: [(UInt64, UInt64)] = []
     /// After a rebuild's cut: the first barrier that is durable ends the rebuild.
@@ -206,10 +205,10 @@ struct ReplicaSession {
         case let .records(batch):
             for record in batch.records { try await volume.applyReplicated(LogRecord(record)) }
             receivedLSN = batch.lastLSN
-            var durable = volume.logPositions.durableLSN
-            if !pendingBarriers.isEmpty || ContinuousClock.now - lastSyncNs > .milliseconds(options.replicaSyncIntervalMs) {
-                durable = try await sync()
-            }
+            // Every batch is made durable before it is acknowledged: the primary's hold (and
+            // so its log space) follows what replicas have durable, also when the stream
+            // goes quiet. Group commit merges the syncs of back-to-back batches.
+            let durable = try await sync()
             try await outbound.write(.ack(Ack(receivedLSN: receivedLSN, durableLSN: durable)))
             try await answerBarriers(durable: durable)
         case let .barrier(barrier):
@@ -223,9 +222,8 @@ struct ReplicaSession {
         }
     }
 
-    private mutating func sync() async throws -> UInt64 {
-        lastSyncNs = ContinuousClock.now
-        return try await volume.syncLog()
+    private func sync() async throws -> UInt64 {
+        try await volume.syncLog()
     }
 
     /// Replies to the barriers whose LSN is durable; a rebuild ends at the first one.
