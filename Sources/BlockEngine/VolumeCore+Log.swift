@@ -58,9 +58,10 @@ extension VolumeCore {
             }
             return .slots(slots)
         }
-        guard case let .slots(slots) = plan else {
-            if case let .recycled(oldest) = plan { return .recycled(oldestLSN: oldest) }
-            preconditionFailure("unreachable")
+        let slots: [RecordSlot]
+        switch plan {
+        case let .recycled(oldest): return .recycled(oldestLSN: oldest)
+        case let .slots(planned): slots = planned
         }
         guard let first = slots.first else { return .records([]) }
         var records: [LogRecord] = []

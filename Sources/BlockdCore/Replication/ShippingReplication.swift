@@ -67,9 +67,10 @@ public final class ShippingReplication: ReplicationControl {
             await current.replication.stop()
         }
         guard role == .primary, !replicas.isEmpty else { return }
-        let addresses = try replicas.map { text throws(ReplicationConfigurationError) -> ReplicaAddress in
-            guard let address = ReplicaAddress(text) else { throw ReplicationConfigurationError(text) }
-            return address
+        // Checked by the admin API (AssignRoleRequest.checked) with the same parser.
+        let addresses = try replicas.map { text throws(ServeError) -> ReplicaAddress in
+            let (host, port) = try NetworkAddress.parse(text, what: "a replica")
+            return ReplicaAddress(host: host, port: port)
         }
         let replication = PrimaryReplication(volume: volume, volumeName: name, replicas: addresses, options: options,
                                              group: group)
@@ -88,10 +89,4 @@ public final class ShippingReplication: ReplicationControl {
             ReplicaStatus(address: $0.address, state: $0.state.rawValue, durableLSN: $0.durableLSN)
         }
     }
-}
-
-struct ReplicationConfigurationError: Error, CustomStringConvertible {
-    let address: String
-    init(_ address: String) { self.address = address }
-    var description: String { "replica address '\(address)' is not HOST:PORT" }
 }
