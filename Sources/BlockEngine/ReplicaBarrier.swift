@@ -18,9 +18,10 @@ public struct ReplicaBarrierResult: Sendable, Equatable {
 /// Makes records durable on the replicas. Implemented by replication; attached to a volume
 /// with `Volume.attachBarrier(_:)`.
 public protocol ReplicaBarrier: Sendable {
-    /// Returns once every replica has answered (or timed out) whether all records with an LSN
-    /// up to and including `lsn` are durable on it.
-    func barrier(upTo lsn: UInt64) async -> ReplicaBarrierResult
+    /// Asks every replica whether all records with an LSN up to and including `lsn` are
+    /// durable on it. Returns as soon as `required` replicas confirmed (a quorum must not wait
+    /// for a replica that is gone), or once every replica has answered or timed out.
+    func barrier(upTo lsn: UInt64, required: Int) async -> ReplicaBarrierResult
 }
 
 /// When a flush may complete given the replicas' answer (docs/ENGINE.md, "Durability modes

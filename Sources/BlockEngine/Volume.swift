@@ -451,7 +451,7 @@ public final class Volume: Sendable {
         if required > 0 {
             var answer: ReplicaBarrierResult? = nil
             if let barrier = core.barrier.withLock({ $0 }) {
-                answer = await barrier.barrier(upTo: lsn)
+                answer = await barrier.barrier(upTo: lsn, required: required)
             }
             if let error = BarrierPolicy.evaluate(mode: durability, replicaFactor: replicaFactor, result: answer) {
                 core.metrics.barrierFailures.increment()

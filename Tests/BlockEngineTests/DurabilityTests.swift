@@ -7,7 +7,7 @@ final class FixedBarrier: ReplicaBarrier, @unchecked Sendable {
     let durableReplicas: Int
     private(set) var requested: [UInt64] = []
     init(durableReplicas: Int) { self.durableReplicas = durableReplicas }
-    func barrier(upTo lsn: UInt64) async -> ReplicaBarrierResult {
+    func barrier(upTo lsn: UInt64, required: Int) async -> ReplicaBarrierResult {
         requested.append(lsn)
         return ReplicaBarrierResult(durableReplicas: durableReplicas,
                                     failures: durableReplicas == 0 ? ["replica-1: timed out"] : [])

@@ -56,18 +56,26 @@ public final class PrimaryReplication: ReplicaBarrier, Sendable {
 
     public var replicaStatus: [ReplicaStatus] { links.map(\.status) }
 
-    /// Asks every replica in parallel; returns how many confirmed every record up to `lsn`.
-    public func barrier(upTo lsn: UInt64) async -> ReplicaBarrierResult {
-        let answers = await withTaskGroup(of: (String, Bool).self) { group in
-            for link in links {
-                group.addTask { (link.address.description, await link.waitDurable(upTo: lsn)) }
-            }
-            var answers: [(String, Bool)] = []
-            for await answer in group { answers.append(answer) }
-            return answers
+    /// Asks every replica in parallel; returns how many confirmed every record up to `lsn`,
+    /// as soon as `required` did or every link answered. A link still waiting then ends on
+    /// its own (an answer or `barrierTimeoutMs`), so a quorum flush never waits for a
+    /// replica that is gone.
+    public func barrier(upTo lsn: UInt64, required: Int) async -> ReplicaBarrierResult {
+        guard !links.isEmpty else { return ReplicaBarrierResult(durableReplicas: 0) }
+        // Holds at most one answer per link.
+        let (answers, sink) = AsyncStream.makeStream(of: (address: String, durable: Bool).self)
+        for link in links {
+            Task { sink.yield((link.address.description, await link.waitDurable(upTo: lsn))) }
         }
-        let durable = answers.filter(\.1).count
-        let failures = answers.filter { !$0.1 }.map { "\($0.0) did not confirm LSN \(lsn)" }
+        var durable = 0
+        var failures: [String] = []
+        var answered = 0
+        for await answer in answers {
+            answered += 1
+            if answer.durable { durable += 1 } else { failures.append("\(answer.address) did not confirm LSN \(lsn)") }
+            if durable >= required || answered == links.count { break }
+        }
+        sink.finish()
         return ReplicaBarrierResult(durableReplicas: durable, failures: failures)
     }
 
