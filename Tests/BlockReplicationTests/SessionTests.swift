@@ -245,6 +245,44 @@ struct SessionTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("sync_quorum, RF 3: a flush returns once one replica confirmed, without waiting for a silent one")
+    func quorumDoesNotWaitForASilentReplica() async throws {
+        let directory = Directory()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let primary = try await Self.create(directory, "p.blk", durability: .syncQuorum, replicaFactor: 3)
+        let replica = try await Self.create(directory, "r.blk", durability: .syncQuorum, replicaFactor: 3)
+        try await primary.assignRole(.primary, epoch: 1)
+        try await replica.assignRole(.replica, epoch: 1)
+        var options = try Self.options()
+        // Far longer than the test may take: a barrier that waited for the silent replica
+        // would hold the flush this long.
+        options.barrierTimeoutMs = 120_000
+        let listener = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
+            $0 == "vol" ? replica : nil
+        }
+        // Accepts connections (the kernel's backlog) and never says a word: a hung server.
+        let silent = try SilentListener()
+        let replication = PrimaryReplication(
+            volume: primary, volumeName: "vol",
+            replicas: [ReplicaAddress(host: "127.0.0.1", port: listener.boundPort),
+                       ReplicaAddress(host: "127.0.0.1", port: silent.port)],
+            options: options, group: group)
+        #expect(try await Self.eventually { replication.replicaStatus[0].state == .inSync })
+        let started = ContinuousClock.now
+        for tag in 1...5 {
+            try await primary.write(at: UInt64(tag), Self.block(tag))
+            try await primary.flush()
+        }
+        #expect(ContinuousClock.now - started < .seconds(60), "five flushes waited for the silent replica")
+        #expect(replica.logPositions.durableLSN >= 5)
+        #expect(replication.replicaStatus[1].state == .disconnected)
+        await replication.stop()
+        await listener.close()
+        try await replica.close()
+        try await primary.close()
+        try await group.shutdownGracefully()
+    }
+
     @Test("after a failover, a replica holding records the new primary never had is truncated (or rebuilt) to the new primary's history")
     func divergentReplicaFollowsTheNewPrimary() async throws {
         let directory = Directory()
@@ -294,4 +332,32 @@ struct SessionTests {
         try await behind.close()
         try await group.shutdownGracefully()
     }
+}
+
+/// A TCP port that accepts connections into its backlog and never reads or writes.
+final class SilentListener {
+    let descriptor: Int32
+    let port: Int
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(descriptor, pointer, length) == 0 && listen(descriptor, 8) == 0
+                    && getsockname(descriptor, pointer, &length) == 0
+            }
+        }
+        guard bound else {
+            close(descriptor)
+            throw POSIXError(.EADDRNOTAVAIL)
+        }
+        self.descriptor = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(descriptor) }
 }

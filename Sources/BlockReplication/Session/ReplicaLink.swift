@@ -39,6 +39,7 @@ public struct ReplicaStatus: Sendable, Equatable {
 public struct ReplicationOptions: Sendable {
     public var authentication: ReplicationAuthentication
     public var limits = WireLimits()
+    public var liveness = ConnectionLiveness()
     /// Records read from the log per frame.
     public var maxBatchBytes = 1 << 20
     /// Unacknowledged record bytes per replica.
@@ -61,6 +62,8 @@ final class ReplicaLink: Sendable {
     private struct BarrierWaiter {
         let id: UInt64
         let lsn: UInt64
+        /// `State.framesHeard` when the barrier was asked.
+        let framesHeard: UInt64
         let continuation: CheckedContinuation<Bool, Never>
         /// Ends the wait after `barrierTimeoutMs`; cancelled when the wait ends otherwise, so
         /// timers never outnumber the waiters.
@@ -85,6 +88,12 @@ final class ReplicaLink: Sendable {
         var inFlight = Deque<(lastLSN: UInt64, bytes: Int)>()
         var inFlightBytes = 0
         var outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>?
+        /// The session's channel, closed to end a session whose replica went silent.
+        var channel: Channel?
+        /// Why the session was ended from this side, if it was.
+        var abortReason: String?
+        /// Frames received from the replica in this link's life.
+        var framesHeard: UInt64 = 0
         var hold: LogHold?
         /// The replica must rebuild: its copy needs records the log no longer has.
         var catchUpTarget: UInt64 = 0
@@ -149,7 +158,8 @@ final class ReplicaLink: Sendable {
             let plan: Plan = state.withLock { state in
                 if state.status.durableLSN >= lsn { return .done(true) }
                 guard !state.stopped, state.barrierWaiters.count < Self.maxBarrierWaiters else { return .done(false) }
-                state.barrierWaiters.append(BarrierWaiter(id: id, lsn: lsn, continuation: continuation))
+                state.barrierWaiters.append(BarrierWaiter(id: id, lsn: lsn, framesHeard: state.framesHeard,
+                                                          continuation: continuation))
                 // Not connected yet: the next session asks for it when it starts streaming.
                 return .wait(id, state.connected ? state.outbound : nil)
             }
@@ -162,7 +172,7 @@ final class ReplicaLink: Sendable {
                 }
                 let timeout = Task {
                     guard (try? await Task.sleep(for: .milliseconds(options.barrierTimeoutMs))) != nil else { return }
-                    self.endBarrier(id: id, answer: false)
+                    self.barrierTimedOut(id: id)
                 }
                 let pending = state.withLock { state -> Bool in
                     guard let index = state.barrierWaiters.firstIndex(where: { $0.id == id }) else { return false }
@@ -174,12 +184,19 @@ final class ReplicaLink: Sendable {
         }
     }
 
-    private func endBarrier(id: UInt64, answer: Bool) {
-        let waiter = state.withLock { state -> BarrierWaiter? in
-            guard let index = state.barrierWaiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return state.barrierWaiters.remove(at: index)
+    /// A barrier got no answer in time: it fails; and a replica that sent nothing at all
+    /// since it was asked is cut off (a partition, a hung server), so its session ends and
+    /// it reports disconnected until a new session has caught it up.
+    private func barrierTimedOut(id: UInt64) {
+        let (waiter, silentChannel) = state.withLock { state -> (BarrierWaiter?, Channel?) in
+            guard let index = state.barrierWaiters.firstIndex(where: { $0.id == id }) else { return (nil, nil) }
+            let waiter = state.barrierWaiters.remove(at: index)
+            guard waiter.framesHeard == state.framesHeard, let channel = state.channel else { return (waiter, nil) }
+            state.abortReason = "no answer from the replica for \(options.barrierTimeoutMs) ms"
+            return (waiter, channel)
         }
-        waiter?.finish(answer)
+        waiter?.finish(false)
+        silentChannel?.close(promise: nil)
     }
 
     /// The replica said every record up to `durable` is durable (and `received` arrived).
@@ -233,6 +250,7 @@ final class ReplicaLink: Sendable {
         let (barriers, acks) = state.withLock { state in
             state.connected = false
             state.outbound = nil
+            state.channel = nil
             state.status.state = .disconnected
             if let error { state.status.lastError = error }
             state.inFlight.removeAll()
@@ -258,11 +276,13 @@ final class ReplicaLink: Sendable {
                                      volumeUUID: volume.uuid, role: .primary, epoch: volume.epoch,
                                      committedLSN: positions.committedLSN, using: &generator)
         let limits = options.limits
+        let liveness = options.liveness
         let connection = try await ClientBootstrap(group: group)
             .connectTimeout(.milliseconds(Int64(options.connectTimeoutMs)))
             .connect(host: address.host, port: address.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try ReplicationFraming.makeConnection(channel, side: .dialer(dialer), limits: limits)
+                    try ReplicationFraming.makeConnection(channel, side: .dialer(dialer), limits: limits,
+                                                              liveness: liveness)
                 }
             }
         try await connection.executeThenClose { inbound, outbound in
@@ -292,6 +312,8 @@ final class ReplicaLink: Sendable {
             state.withLock { state in
                 state.connected = true
                 state.outbound = outbound
+                state.channel = connection.channel
+                state.abortReason = nil
                 state.status.durableLSN = decision.mode == .rebuild ? 0 : decision.fromLSN - 1
                 state.status.receivedLSN = state.status.durableLSN
                 state.catchUpTarget = volume.logPositions.completedLSN
@@ -313,11 +335,18 @@ final class ReplicaLink: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.ship(from: decision.fromLSN, outbound: outbound) }
                 defer { group.cancelAll() }
-                while let next = try await messages.next() {
-                    guard case let .message(message) = next else { continue }
-                    try handle(message)
+                do {
+                    while let next = try await messages.next() {
+                        guard case let .message(message) = next else { continue }
+                        state.withLock { $0.framesHeard &+= 1 }
+                        try handle(message)
+                    }
+                } catch let error as SessionEnded {
+                    throw error
+                } catch {
+                    throw SessionEnded(description: state.withLock { $0.abortReason } ?? "\(error)")
                 }
-                throw SessionEnded(description: "the replica closed the connection")
+                throw SessionEnded(description: state.withLock { $0.abortReason } ?? "the replica closed the connection")
             }
         }
     }
@@ -443,6 +472,7 @@ final class ReplicaLink: Sendable {
             guard case let .message(.rebuildDigestReply(reply))? = try await messages.next(), reply.range == range else {
                 throw SessionEnded(description: "the replica did not answer a digest request")
             }
+            state.withLock { $0.framesHeard &+= 1 }
             let ours = try await VolumeSegments.digests(volume, range: range)
             for (offset, digest) in ours.enumerated() where digest != reply.digests[offset] {
                 let (lba, blocks) = VolumeSegments.segment(first + UInt64(offset), of: volume,

@@ -5,6 +5,9 @@
 
 import NIOCore
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a session reads from its connection, in order.
 public enum ReplicationInbound: Sendable {
@@ -33,10 +36,44 @@ final class ReplicationInboundBridge: ChannelInboundHandler {
     }
 }
 
+/// How fast a silent peer is noticed. A partition sends no FIN or RST: without these a
+/// session would wait on it for as long as TCP retransmits (minutes), and the primary would
+/// report a cut-off replica as in sync. Both are kernel timers on the socket.
+public struct ConnectionLiveness: Sendable {
+    /// An idle connection is probed after this many seconds without traffic...
+    public var keepAliveIdleSeconds: Int32 = 1
+    /// ...every this many seconds...
+    public var keepAliveIntervalSeconds: Int32 = 1
+    /// ...and dropped after this many unanswered probes.
+    public var keepAliveProbes: Int32 = 3
+    /// Data sent and not acknowledged by the peer's TCP for this long drops the connection
+    /// (TCP_USER_TIMEOUT; it also bounds the keep-alive probing).
+    public var unacknowledgedTimeoutMs: Int32 = 5_000
+
+    public init() {}
+
+    func apply(to channel: Channel) throws {
+        guard let options = channel.syncOptions else { return }
+        try options.setOption(.socketOption(.so_keepalive), value: 1)
+        #if os(Linux)
+        let tcp = NIOBSDSocket.OptionLevel.tcp
+        try options.setOption(ChannelOptions.Types.SocketOption(level: tcp, name: .init(rawValue: TCP_KEEPIDLE)),
+                              value: SocketOptionValue(keepAliveIdleSeconds))
+        try options.setOption(ChannelOptions.Types.SocketOption(level: tcp, name: .init(rawValue: TCP_KEEPINTVL)),
+                              value: SocketOptionValue(keepAliveIntervalSeconds))
+        try options.setOption(ChannelOptions.Types.SocketOption(level: tcp, name: .init(rawValue: TCP_KEEPCNT)),
+                              value: SocketOptionValue(keepAliveProbes))
+        try options.setOption(ChannelOptions.Types.SocketOption(level: tcp, name: .init(rawValue: Int32(TCP_USER_TIMEOUT))),
+                              value: SocketOptionValue(unacknowledgedTimeoutMs))
+        #endif
+    }
+}
+
 extension ReplicationFraming {
     /// The wire handlers, the bridge and the async wrapper, on a new channel's event loop.
     static func makeConnection(_ channel: Channel, side: ReplicationHandshakeHandler.Side,
-                               limits: WireLimits) throws -> ReplicationConnection {
+                               limits: WireLimits, liveness: ConnectionLiveness) throws -> ReplicationConnection {
+        try liveness.apply(to: channel)
         let pipeline = channel.pipeline.syncOperations
         try ReplicationFraming.addHandlers(to: pipeline, side: side, limits: limits)
         try pipeline.addHandler(ReplicationInboundBridge())

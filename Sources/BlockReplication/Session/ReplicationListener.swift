@@ -39,6 +39,7 @@ public final class ReplicationListener: Sendable {
         self.group = group
         self.lookup = lookup
         let limits = options.limits
+        let liveness = options.liveness
         let authentication = options.authentication
         let answer: @Sendable (Hello) -> ListenerHandshake.Answer = { hello in Self.answer(hello, lookup: lookup) }
         let channel = try await ServerBootstrap(group: group)
@@ -49,7 +50,7 @@ public final class ReplicationListener: Sendable {
                     var generator = SystemRandomNumberGenerator()
                     let handshake = ListenerHandshake(authentication: authentication, using: &generator)
                     return try ReplicationFraming.makeConnection(channel, side: .listener(handshake, answer: answer),
-                                                                 limits: limits)
+                                                                 limits: limits, liveness: liveness)
                 }
             }
         boundPort = channel.channel.localAddress?.port ?? port
