@@ -136,12 +136,15 @@ public actor ServedVolumes {
         try await acquire(name)
         defer { release(name) }
         guard let entry = entries[name] else { throw .notFound(volume: name) }
+        // A renewal (the same role and epoch, every few hundred ms from a control plane) is
+        // logged at debug; a change at info.
+        let renewal = entry.volume.role == role && entry.volume.epoch == request.epoch
         do throws(BlockError) {
             try await entry.volume.assignRole(role, epoch: request.epoch, leaseMs: request.leaseMs)
         } catch {
             throw .engine(error, context: "cannot assign \(role) at epoch \(request.epoch) to volume '\(name)'")
         }
-        logger.info("role assigned", metadata: ["volume": "\(name)", "role": "\(role)", "epoch": "\(request.epoch)"])
+        logger.log(level: renewal ? .debug : .info, "role assigned", metadata: ["volume": "\(name)", "role": "\(role)", "epoch": "\(request.epoch)"])
         do {
             try await replication.roleChanged(name: name, volume: entry.volume, role: role, replicas: replicas)
         } catch {
