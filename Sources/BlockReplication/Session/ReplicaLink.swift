@@ -15,6 +15,7 @@
 //   session's end).
 
 import BlockEngine
+import Crypto
 import Logging
 import NIOCore
 import NIOPosix
@@ -427,32 +428,71 @@ final class ReplicaLink: Sendable {
 
     // MARK: - Rebuild
 
+    /// Segments read ahead of the one being sent during a rebuild (1 MiB each).
+    static let rebuildReadAhead = 4
+
     /// Sends the segments whose digests differ, then the cut, then a barrier at the LSN the
     /// copy ended at: the replica ends its rebuild once that barrier is durable.
+    ///
+    /// The next range's digests are asked for before this range's segments go out, and up
+    /// to `rebuildReadAhead` segments are read (and compared) while earlier ones are sent.
+    /// Where the replica's segment reads as zeros, ours is not hashed: it is skipped when
+    /// it has no storage (or reads as zeros) and sent otherwise.
     private func sendImage(cut: UInt64, outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>,
                            messages: inout NIOAsyncChannelInboundStream<ReplicationInbound>.AsyncIterator) async throws {
         let blocksPerSegment = VolumeSegments.blocksPerSegment(volume)
         let segments = VolumeSegments.segmentCount(volume)
-        var first: UInt64 = 0
-        var copiedBlocks: UInt64 = 0
-        // Bounded by the segment count.
-        while first < segments {
+        let volume = self.volume
+        func range(from first: UInt64) -> SegmentRange {
             let count = UInt32(min(UInt64(VolumeSegments.segmentsPerRequest), segments - first))
-            let range = SegmentRange(firstSegment: first, segmentCount: count, blocksPerSegment: blocksPerSegment)
-            try await outbound.write(.rebuildDigestRequest(RebuildDigestRequest(range: range)))
-            guard case let .message(.rebuildDigestReply(reply))? = try await messages.next(), reply.range == range else {
+            return SegmentRange(firstSegment: first, segmentCount: count, blocksPerSegment: blocksPerSegment)
+        }
+        var copiedBlocks: UInt64 = 0
+        var zeros = VolumeSegments.ZeroDigests()
+        var next: SegmentRange? = segments > 0 ? range(from: 0) : nil
+        if let next { try await outbound.write(.rebuildDigestRequest(RebuildDigestRequest(range: next))) }
+        // Bounded by the segment count: every turn takes one range.
+        while let current = next {
+            guard case let .message(.rebuildDigestReply(reply))? = try await messages.next(), reply.range == current else {
                 throw SessionEnded(description: "the replica did not answer a digest request")
             }
-            let ours = try await VolumeSegments.digests(volume, range: range)
-            for (offset, digest) in ours.enumerated() where digest != reply.digests[offset] {
-                let (lba, blocks) = VolumeSegments.segment(first + UInt64(offset), of: volume,
+            let after = current.firstSegment + UInt64(current.segmentCount)
+            next = after < segments ? range(from: after) : nil
+            if let next { try await outbound.write(.rebuildDigestRequest(RebuildDigestRequest(range: next))) }
+            // What to send of segment `offset` of this range: nil when the replica has it.
+            let plans = (0..<Int(current.segmentCount)).map { offset in
+                let (lba, blocks) = VolumeSegments.segment(current.firstSegment + UInt64(offset), of: volume,
                                                            blocksPerSegment: blocksPerSegment)
-                let data = try await volume.read(at: lba, blockCount: blocks)
-                try await outbound.write(.rebuildChunk(RebuildChunk(offsetBlocks: lba, blockCount: UInt32(blocks),
-                                                                    data: ByteBuffer(bytes: data))))
-                copiedBlocks += UInt64(blocks)
+                let replicaZero = reply.digests[offset] == zeros.digest(bytes: blocks * volume.blockSizeBytes)
+                return (lba: lba, blocks: blocks, replicaZero: replicaZero, digest: reply.digests[offset])
             }
-            first += UInt64(count)
+            let load: @Sendable (Int) async throws -> ByteBuffer? = { offset in
+                let plan = plans[offset]
+                if plan.replicaZero {
+                    if try VolumeSegments.isDeallocated(volume, lba: plan.lba, blockCount: plan.blocks) { return nil }
+                    let data = try await VolumeSegments.read(volume, lba: plan.lba, blockCount: plan.blocks)
+                    return VolumeSegments.isAllZero(data) ? nil : data
+                }
+                let data = try await VolumeSegments.read(volume, lba: plan.lba, blockCount: plan.blocks)
+                let ours = data.withUnsafeReadableBytes { Array(SHA256.hash(data: $0)) }
+                return ours == plan.digest ? nil : data
+            }
+            var reads = Deque<Task<ByteBuffer?, Error>>()
+            var started = 0
+            defer { for read in reads { read.cancel() } }
+            // Bounded by the range's segments; at most `rebuildReadAhead` reads in flight.
+            for offset in 0..<plans.count {
+                while started < plans.count && reads.count < Self.rebuildReadAhead {
+                    let index = started
+                    reads.append(Task { try await load(index) })
+                    started += 1
+                }
+                guard let data = try await reads.removeFirst().value else { continue }
+                let plan = plans[offset]
+                try await outbound.write(.rebuildChunk(RebuildChunk(offsetBlocks: plan.lba, blockCount: UInt32(plan.blocks),
+                                                                    data: data)))
+                copiedBlocks += UInt64(plan.blocks)
+            }
         }
         let copyEnd = volume.logPositions.completedLSN
         try await outbound.write(.rebuildDone(RebuildDone(lsnCut: cut)))

@@ -197,7 +197,7 @@ struct ReplicaSession {
             let digests = try await VolumeSegments.digests(volume, range: request.range)
             try await outbound.write(.rebuildDigestReply(RebuildDigestReply(range: request.range, digests: digests)))
         case let .rebuildChunk(chunk):
-            try await volume.writeImage(at: chunk.offsetBlocks, Array(chunk.data.readableBytesView))
+            try await volume.writeImage(at: chunk.offsetBlocks, ByteBufferSource(buffer: chunk.data))
         case let .rebuildDone(done):
             try await volume.resetLog(toCheckpoint: done.lsnCut)
             receivedLSN = done.lsnCut
