@@ -7,7 +7,8 @@
 // Invariants:
 // - While a session runs, a log hold keeps every record the replica has not confirmed
 //   durable; the hold advances only with the replica's durable LSN.
-// - At most `maxBytesInFlight` of records are unacknowledged; shipping waits for acks.
+// - At most `maxBytesInFlight` of records and `maxFramesInFlight` frames are
+//   unacknowledged; shipping waits for acks.
 // - The durable LSN reported for the replica only grows within a session and is what the
 //   replica said; a barrier succeeds only on a reply or ack that covers its LSN.
 // - A replica or notice of a newer epoch fences the volume at once.
@@ -44,6 +45,10 @@ public struct ReplicationOptions: Sendable {
     public var maxBatchBytes = 1 << 20
     /// Unacknowledged record bytes per replica.
     public var maxBytesInFlight = 8 << 20
+    /// Unacknowledged record frames per replica. The replica acknowledges once a sync
+    /// covered them, so records that complete meanwhile go out together in the next frame
+    /// (up to `maxBatchBytes`) instead of one small frame each.
+    public var maxFramesInFlight = 2
     public var connectTimeoutMs = 3_000
     /// A barrier that gets no answer within this fails (the flush fails in strict modes).
     public var barrierTimeoutMs = 5_000
@@ -410,13 +415,15 @@ final class ReplicaLink: Sendable {
         }
     }
 
-    /// Waits while more than `maxBytesInFlight` of shipped records are unacknowledged.
+    /// Waits while more than `maxBytesInFlight` of shipped records, or `maxFramesInFlight`
+    /// frames, are unacknowledged.
     private func waitForWindow() async {
         // Bounded: every turn waits for an ack or the session's end.
         while !Task.isCancelled {
             let ready = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 let outcome: Bool? = state.withLock { state in
-                    guard state.connected, state.inFlightBytes > options.maxBytesInFlight else { return true }
+                    guard state.connected, state.inFlightBytes > options.maxBytesInFlight
+                            || state.inFlight.count >= options.maxFramesInFlight else { return true }
                     state.ackWaiters.append(continuation)
                     return nil
                 }
