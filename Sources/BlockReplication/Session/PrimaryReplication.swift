@@ -58,6 +58,12 @@ public final class PrimaryReplication: ReplicaBarrier, Sendable {
 
     /// Asks every replica in parallel; returns how many confirmed every record up to `lsn`.
     public func barrier(upTo lsn: UInt64) async -> ReplicaBarrierResult {
+        if links.count == 1, let link = links.first {
+            // One replica (RF 2): asked in this task, without a child task.
+            let durable = await link.waitDurable(upTo: lsn)
+            return ReplicaBarrierResult(durableReplicas: durable ? 1 : 0,
+                                        failures: durable ? [] : ["\(link.address) did not confirm LSN \(lsn)"])
+        }
         let answers = await withTaskGroup(of: (String, Bool).self) { group in
             for link in links {
                 group.addTask { (link.address.description, await link.waitDurable(upTo: lsn)) }

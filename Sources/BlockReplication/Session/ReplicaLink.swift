@@ -149,23 +149,23 @@ final class ReplicaLink: Sendable {
     /// `barrierTimeoutMs` (also when it is not connected by then), or when the session that
     /// was asked ends.
     func waitDurable(upTo lsn: UInt64) async -> Bool {
-        enum Plan { case done(Bool), wait(UInt64, NIOAsyncChannelOutboundWriter<ReplicationMessage>?) }
+        enum Plan { case done(Bool), wait(UInt64) }
         let id = state.withLock { state -> UInt64 in defer { state.nextWaiterID += 1 }; return state.nextWaiterID }
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let plan: Plan = state.withLock { state in
                 if state.status.durableLSN >= lsn { return .done(true) }
                 guard !state.stopped, state.barrierWaiters.count < Self.maxBarrierWaiters else { return .done(false) }
                 state.barrierWaiters.append(BarrierWaiter(id: id, lsn: lsn, continuation: continuation))
-                // Not connected yet: the next session asks for it when it starts streaming.
-                return .wait(id, state.connected ? state.outbound : nil)
+                // No barrier frame: the records up to `lsn` are complete, so the session
+                // ships them and the replica acknowledges every batch once it is durable;
+                // that ack answers the wait. Not connected yet: the next session asks for
+                // it when it starts streaming.
+                return .wait(id)
             }
             switch plan {
             case let .done(answer):
                 continuation.resume(returning: answer)
-            case let .wait(id, outbound):
-                if let outbound {
-                    Task { try? await outbound.write(.barrier(Barrier(requestID: id, lsn: lsn))) }
-                }
+            case let .wait(id):
                 let timeout = Task {
                     guard (try? await Task.sleep(for: .milliseconds(options.barrierTimeoutMs))) != nil else { return }
                     self.endBarrier(id: id, answer: false)
