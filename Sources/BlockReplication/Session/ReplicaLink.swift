@@ -268,7 +268,12 @@ final class ReplicaLink: Sendable {
             .connectTimeout(.milliseconds(Int64(options.connectTimeoutMs)))
             .connect(host: address.host, port: address.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try ReplicationFraming.makeConnection(channel, side: .dialer(dialer), limits: limits)
+                    // Acks are noted on the event loop (they only ever raise what the replica
+                    // confirmed; the handshake comes first, and the replica acks only records,
+                    // which this session ships after the decision).
+                    try ReplicationFraming.makeConnection(channel, side: .dialer(dialer), limits: limits, onAck: { ack in
+                        self.noteProgress(received: ack.receivedLSN, durable: ack.durableLSN)
+                    })
                 }
             }
         try await connection.executeThenClose { inbound, outbound in

@@ -16,12 +16,25 @@ public enum ReplicationInbound: Sendable {
 typealias ReplicationConnection = NIOAsyncChannel<ReplicationInbound, ReplicationMessage>
 
 /// Turns the handshake handler's event and the messages after it into one inbound stream.
+/// With `onAck`, acks are handed to it on the event loop instead (the primary's session
+/// notes a replica's progress there: a flush waiting for it is resumed one hand-off sooner).
 final class ReplicationInboundBridge: ChannelInboundHandler {
     typealias InboundIn = ReplicationMessage
     typealias InboundOut = ReplicationInbound
 
+    let onAck: (@Sendable (Ack) -> Void)?
+
+    init(onAck: (@Sendable (Ack) -> Void)? = nil) {
+        self.onAck = onAck
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireChannelRead(wrapInboundOut(.message(unwrapInboundIn(data))))
+        let message = unwrapInboundIn(data)
+        if let onAck, case let .ack(ack) = message {
+            onAck(ack)
+            return
+        }
+        context.fireChannelRead(wrapInboundOut(.message(message)))
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -35,11 +48,11 @@ final class ReplicationInboundBridge: ChannelInboundHandler {
 
 extension ReplicationFraming {
     /// The wire handlers, the bridge and the async wrapper, on a new channel's event loop.
-    static func makeConnection(_ channel: Channel, side: ReplicationHandshakeHandler.Side,
-                               limits: WireLimits) throws -> ReplicationConnection {
+    static func makeConnection(_ channel: Channel, side: ReplicationHandshakeHandler.Side, limits: WireLimits,
+                               onAck: (@Sendable (Ack) -> Void)? = nil) throws -> ReplicationConnection {
         let pipeline = channel.pipeline.syncOperations
         try ReplicationFraming.addHandlers(to: pipeline, side: side, limits: limits)
-        try pipeline.addHandler(ReplicationInboundBridge())
+        try pipeline.addHandler(ReplicationInboundBridge(onAck: onAck))
         return try ReplicationConnection(wrappingChannelSynchronously: channel)
     }
 }
