@@ -176,7 +176,7 @@ extension Volume {
 
     /// Writes whole blocks of the primary's image at `lba` into the data region (a range of
     /// zeros becomes a hole). Only while a rebuild copies.
-    public func writeImage(at lba: UInt64, _ bytes: [UInt8]) async throws(BlockError) {
+    public func writeImage(at lba: UInt64, _ bytes: some BlockWriteSource) async throws(BlockError) {
         try beginOperation()
         defer { endOperation() }
         try await Self.offload { [core] () throws(BlockError) in

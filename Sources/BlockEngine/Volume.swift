@@ -446,17 +446,30 @@ public final class Volume: Sendable {
     }
 
     private func makeDurable(upTo lsn: UInt64) async throws(BlockError) {
-        try await core.waitLocallyDurable(lsn)
         let required = durability.requiredReplicas(replicaFactor: replicaFactor)
         if required > 0 {
+            // The replicas' confirmation is awaited while the local sync runs (the records
+            // are complete, so replication ships them already): the flush waits for the
+            // slower of the two, not their sum. It returns only when both are done.
             var answer: ReplicaBarrierResult? = nil
             if let barrier = core.barrier.withLock({ $0 }) {
-                answer = await barrier.barrier(upTo: lsn, required: required)
+                async let replicas = barrier.barrier(upTo: lsn, required: required)
+                do throws(BlockError) {
+                    try await core.waitLocallyDurable(lsn)
+                } catch {
+                    _ = await replicas
+                    throw error
+                }
+                answer = await replicas
+            } else {
+                try await core.waitLocallyDurable(lsn)
             }
             if let error = BarrierPolicy.evaluate(mode: durability, replicaFactor: replicaFactor, result: answer) {
                 core.metrics.barrierFailures.increment()
                 throw error
             }
+        } else {
+            try await core.waitLocallyDurable(lsn)
         }
         // Fenced, or the lease ran out, while it waited: a new primary may lack these records.
         if let refusal = core.acknowledgementRefusal() { throw refusal }

@@ -62,6 +62,12 @@ public final class PrimaryReplication: ReplicaBarrier, Sendable {
     /// replica that is gone.
     public func barrier(upTo lsn: UInt64, required: Int) async -> ReplicaBarrierResult {
         guard !links.isEmpty else { return ReplicaBarrierResult(durableReplicas: 0) }
+        if links.count == 1, let link = links.first {
+            // One replica (RF 2): asked in this task, without a child task.
+            let durable = await link.waitDurable(upTo: lsn)
+            return ReplicaBarrierResult(durableReplicas: durable ? 1 : 0,
+                                        failures: durable ? [] : ["\(link.address) did not confirm LSN \(lsn)"])
+        }
         // Holds at most one answer per link.
         let (answers, sink) = AsyncStream.makeStream(of: (address: String, durable: Bool).self)
         for link in links {

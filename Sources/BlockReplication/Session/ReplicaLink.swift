@@ -7,7 +7,8 @@
 // Invariants:
 // - While a session runs, a log hold keeps every record the replica has not confirmed
 //   durable; the hold advances only with the replica's durable LSN.
-// - At most `maxBytesInFlight` of records are unacknowledged; shipping waits for acks.
+// - At most `maxBytesInFlight` of records and `maxFramesInFlight` frames are
+//   unacknowledged; shipping waits for acks.
 // - The durable LSN reported for the replica only grows within a session and is what the
 //   replica said; a barrier succeeds only on a reply or ack that covers its LSN.
 // - A replica or notice of a newer epoch fences the volume at once.
@@ -15,6 +16,7 @@
 //   session's end).
 
 import BlockEngine
+import Crypto
 import Logging
 import NIOCore
 import NIOPosix
@@ -44,6 +46,10 @@ public struct ReplicationOptions: Sendable {
     public var maxBatchBytes = 1 << 20
     /// Unacknowledged record bytes per replica.
     public var maxBytesInFlight = 8 << 20
+    /// Unacknowledged record frames per replica. The replica acknowledges once a sync
+    /// covered them, so records that complete meanwhile go out together in the next frame
+    /// (up to `maxBatchBytes`) instead of one small frame each.
+    public var maxFramesInFlight = 2
     public var connectTimeoutMs = 3_000
     /// A barrier that gets no answer within this fails (the flush fails in strict modes).
     public var barrierTimeoutMs = 5_000
@@ -152,7 +158,7 @@ final class ReplicaLink: Sendable {
     /// `barrierTimeoutMs` (also when it is not connected by then), or when the session that
     /// was asked ends.
     func waitDurable(upTo lsn: UInt64) async -> Bool {
-        enum Plan { case done(Bool), wait(UInt64, NIOAsyncChannelOutboundWriter<ReplicationMessage>?) }
+        enum Plan { case done(Bool), wait(UInt64) }
         let id = state.withLock { state -> UInt64 in defer { state.nextWaiterID += 1 }; return state.nextWaiterID }
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let plan: Plan = state.withLock { state in
@@ -160,16 +166,16 @@ final class ReplicaLink: Sendable {
                 guard !state.stopped, state.barrierWaiters.count < Self.maxBarrierWaiters else { return .done(false) }
                 state.barrierWaiters.append(BarrierWaiter(id: id, lsn: lsn, framesHeard: state.framesHeard,
                                                           continuation: continuation))
-                // Not connected yet: the next session asks for it when it starts streaming.
-                return .wait(id, state.connected ? state.outbound : nil)
+                // No barrier frame: the records up to `lsn` are complete, so the session
+                // ships them and the replica acknowledges every batch once it is durable;
+                // that ack answers the wait. Not connected yet: the next session asks for
+                // it when it starts streaming.
+                return .wait(id)
             }
             switch plan {
             case let .done(answer):
                 continuation.resume(returning: answer)
-            case let .wait(id, outbound):
-                if let outbound {
-                    Task { try? await outbound.write(.barrier(Barrier(requestID: id, lsn: lsn))) }
-                }
+            case let .wait(id):
                 let timeout = Task {
                     guard (try? await Task.sleep(for: .milliseconds(options.barrierTimeoutMs))) != nil else { return }
                     self.barrierTimedOut(id: id)
@@ -202,6 +208,7 @@ final class ReplicaLink: Sendable {
     /// The replica said every record up to `durable` is durable (and `received` arrived).
     private func noteProgress(received: UInt64?, durable: UInt64) {
         let (ready, acks, hold): ([BarrierWaiter], [CheckedContinuation<Bool, Never>], LogHold?) = state.withLock { state in
+            state.framesHeard &+= 1
             // What is durable there was received there.
             state.status.receivedLSN = max(state.status.receivedLSN, received ?? 0, durable)
             while let first = state.inFlight.first, first.lastLSN <= state.status.receivedLSN {
@@ -281,8 +288,13 @@ final class ReplicaLink: Sendable {
             .connectTimeout(.milliseconds(Int64(options.connectTimeoutMs)))
             .connect(host: address.host, port: address.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Acks are noted on the event loop (they only ever raise what the replica
+                    // confirmed; the handshake comes first, and the replica acks only records,
+                    // which this session ships after the decision).
                     try ReplicationFraming.makeConnection(channel, side: .dialer(dialer), limits: limits,
-                                                              liveness: liveness)
+                                                          liveness: liveness, onAck: { ack in
+                        self.noteProgress(received: ack.receivedLSN, durable: ack.durableLSN)
+                    })
                 }
             }
         try await connection.executeThenClose { inbound, outbound in
@@ -438,13 +450,15 @@ final class ReplicaLink: Sendable {
         }
     }
 
-    /// Waits while more than `maxBytesInFlight` of shipped records are unacknowledged.
+    /// Waits while more than `maxBytesInFlight` of shipped records, or `maxFramesInFlight`
+    /// frames, are unacknowledged.
     private func waitForWindow() async {
         // Bounded: every turn waits for an ack or the session's end.
         while !Task.isCancelled {
             let ready = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 let outcome: Bool? = state.withLock { state in
-                    guard state.connected, state.inFlightBytes > options.maxBytesInFlight else { return true }
+                    guard state.connected, state.inFlightBytes > options.maxBytesInFlight
+                            || state.inFlight.count >= options.maxFramesInFlight else { return true }
                     state.ackWaiters.append(continuation)
                     return nil
                 }
@@ -456,33 +470,72 @@ final class ReplicaLink: Sendable {
 
     // MARK: - Rebuild
 
+    /// Segments read ahead of the one being sent during a rebuild (1 MiB each).
+    static let rebuildReadAhead = 4
+
     /// Sends the segments whose digests differ, then the cut, then a barrier at the LSN the
     /// copy ended at: the replica ends its rebuild once that barrier is durable.
+    ///
+    /// The next range's digests are asked for before this range's segments go out, and up
+    /// to `rebuildReadAhead` segments are read (and compared) while earlier ones are sent.
+    /// Where the replica's segment reads as zeros, ours is not hashed: it is skipped when
+    /// it has no storage (or reads as zeros) and sent otherwise.
     private func sendImage(cut: UInt64, outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>,
                            messages: inout NIOAsyncChannelInboundStream<ReplicationInbound>.AsyncIterator) async throws {
         let blocksPerSegment = VolumeSegments.blocksPerSegment(volume)
         let segments = VolumeSegments.segmentCount(volume)
-        var first: UInt64 = 0
-        var copiedBlocks: UInt64 = 0
-        // Bounded by the segment count.
-        while first < segments {
+        let volume = self.volume
+        func range(from first: UInt64) -> SegmentRange {
             let count = UInt32(min(UInt64(VolumeSegments.segmentsPerRequest), segments - first))
-            let range = SegmentRange(firstSegment: first, segmentCount: count, blocksPerSegment: blocksPerSegment)
-            try await outbound.write(.rebuildDigestRequest(RebuildDigestRequest(range: range)))
-            guard case let .message(.rebuildDigestReply(reply))? = try await messages.next(), reply.range == range else {
+            return SegmentRange(firstSegment: first, segmentCount: count, blocksPerSegment: blocksPerSegment)
+        }
+        var copiedBlocks: UInt64 = 0
+        var zeros = VolumeSegments.ZeroDigests()
+        var next: SegmentRange? = segments > 0 ? range(from: 0) : nil
+        if let next { try await outbound.write(.rebuildDigestRequest(RebuildDigestRequest(range: next))) }
+        // Bounded by the segment count: every turn takes one range.
+        while let current = next {
+            guard case let .message(.rebuildDigestReply(reply))? = try await messages.next(), reply.range == current else {
                 throw SessionEnded(description: "the replica did not answer a digest request")
             }
             state.withLock { $0.framesHeard &+= 1 }
-            let ours = try await VolumeSegments.digests(volume, range: range)
-            for (offset, digest) in ours.enumerated() where digest != reply.digests[offset] {
-                let (lba, blocks) = VolumeSegments.segment(first + UInt64(offset), of: volume,
+            let after = current.firstSegment + UInt64(current.segmentCount)
+            next = after < segments ? range(from: after) : nil
+            if let next { try await outbound.write(.rebuildDigestRequest(RebuildDigestRequest(range: next))) }
+            // What to send of segment `offset` of this range: nil when the replica has it.
+            let plans = (0..<Int(current.segmentCount)).map { offset in
+                let (lba, blocks) = VolumeSegments.segment(current.firstSegment + UInt64(offset), of: volume,
                                                            blocksPerSegment: blocksPerSegment)
-                let data = try await volume.read(at: lba, blockCount: blocks)
-                try await outbound.write(.rebuildChunk(RebuildChunk(offsetBlocks: lba, blockCount: UInt32(blocks),
-                                                                    data: ByteBuffer(bytes: data))))
-                copiedBlocks += UInt64(blocks)
+                let replicaZero = reply.digests[offset] == zeros.digest(bytes: blocks * volume.blockSizeBytes)
+                return (lba: lba, blocks: blocks, replicaZero: replicaZero, digest: reply.digests[offset])
             }
-            first += UInt64(count)
+            let load: @Sendable (Int) async throws -> ByteBuffer? = { offset in
+                let plan = plans[offset]
+                if plan.replicaZero {
+                    if try VolumeSegments.isDeallocated(volume, lba: plan.lba, blockCount: plan.blocks) { return nil }
+                    let data = try await VolumeSegments.read(volume, lba: plan.lba, blockCount: plan.blocks)
+                    return VolumeSegments.isAllZero(data) ? nil : data
+                }
+                let data = try await VolumeSegments.read(volume, lba: plan.lba, blockCount: plan.blocks)
+                let ours = data.withUnsafeReadableBytes { Array(SHA256.hash(data: $0)) }
+                return ours == plan.digest ? nil : data
+            }
+            var reads = Deque<Task<ByteBuffer?, Error>>()
+            var started = 0
+            defer { for read in reads { read.cancel() } }
+            // Bounded by the range's segments; at most `rebuildReadAhead` reads in flight.
+            for offset in 0..<plans.count {
+                while started < plans.count && reads.count < Self.rebuildReadAhead {
+                    let index = started
+                    reads.append(Task { try await load(index) })
+                    started += 1
+                }
+                guard let data = try await reads.removeFirst().value else { continue }
+                let plan = plans[offset]
+                try await outbound.write(.rebuildChunk(RebuildChunk(offsetBlocks: plan.lba, blockCount: UInt32(plan.blocks),
+                                                                    data: data)))
+                copiedBlocks += UInt64(plan.blocks)
+            }
         }
         let copyEnd = volume.logPositions.completedLSN
         try await outbound.write(.rebuildDone(RebuildDone(lsnCut: cut)))

@@ -19,12 +19,25 @@ public enum ReplicationInbound: Sendable {
 typealias ReplicationConnection = NIOAsyncChannel<ReplicationInbound, ReplicationMessage>
 
 /// Turns the handshake handler's event and the messages after it into one inbound stream.
+/// With `onAck`, acks are handed to it on the event loop instead (the primary's session
+/// notes a replica's progress there: a flush waiting for it is resumed one hand-off sooner).
 final class ReplicationInboundBridge: ChannelInboundHandler {
     typealias InboundIn = ReplicationMessage
     typealias InboundOut = ReplicationInbound
 
+    let onAck: (@Sendable (Ack) -> Void)?
+
+    init(onAck: (@Sendable (Ack) -> Void)? = nil) {
+        self.onAck = onAck
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireChannelRead(wrapInboundOut(.message(unwrapInboundIn(data))))
+        let message = unwrapInboundIn(data)
+        if let onAck, case let .ack(ack) = message {
+            onAck(ack)
+            return
+        }
+        context.fireChannelRead(wrapInboundOut(.message(message)))
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -71,12 +84,13 @@ public struct ConnectionLiveness: Sendable {
 
 extension ReplicationFraming {
     /// The wire handlers, the bridge and the async wrapper, on a new channel's event loop.
-    static func makeConnection(_ channel: Channel, side: ReplicationHandshakeHandler.Side,
-                               limits: WireLimits, liveness: ConnectionLiveness) throws -> ReplicationConnection {
+    static func makeConnection(_ channel: Channel, side: ReplicationHandshakeHandler.Side, limits: WireLimits,
+                               liveness: ConnectionLiveness,
+                               onAck: (@Sendable (Ack) -> Void)? = nil) throws -> ReplicationConnection {
         try liveness.apply(to: channel)
         let pipeline = channel.pipeline.syncOperations
         try ReplicationFraming.addHandlers(to: pipeline, side: side, limits: limits)
-        try pipeline.addHandler(ReplicationInboundBridge())
+        try pipeline.addHandler(ReplicationInboundBridge(onAck: onAck))
         return try ReplicationConnection(wrappingChannelSynchronously: channel)
     }
 }

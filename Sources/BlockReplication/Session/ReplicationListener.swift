@@ -136,14 +136,22 @@ public final class ReplicationListener: Sendable {
                 let id = nextSessionID.add(1, ordering: .relaxed).oldValue
                 sessions.withLock { $0[hello.volumeName] = id }
                 defer { sessions.withLock { if $0[hello.volumeName] == id { $0[hello.volumeName] = nil } } }
-                var session = ReplicaSession(volume: volume, hello: hello, outbound: outbound, options: options)
-                while let next = try await messages.next() {
-                    guard sessions.withLock({ $0[hello.volumeName] }) == id else {
-                        throw SessionEnded(description: "replaced by a newer session")
+                let channel = connection.channel
+                var session = ReplicaSession(volume: volume, hello: hello, outbound: outbound, options: options,
+                                             close: { channel.close(promise: nil) })
+                do {
+                    while let next = try await messages.next() {
+                        guard sessions.withLock({ $0[hello.volumeName] }) == id else {
+                            throw SessionEnded(description: "replaced by a newer session")
+                        }
+                        guard case let .message(message) = next else { continue }
+                        try await session.handle(message)
                     }
-                    guard case let .message(message) = next else { continue }
-                    try await session.handle(message)
+                } catch {
+                    await session.acker.finish()
+                    throw error
                 }
+                await session.acker.finish()
             }
         } catch {
             options.logger.info("replica session ended", metadata: ["error": "\(error)"])
@@ -158,6 +166,8 @@ struct ReplicaSession {
     let outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>
     let options: ReplicationOptions
     var receivedLSN: UInt64 = 0
+    /// Makes applied records durable and acknowledges them, beside this loop.
+    let acker: ReplicaAcker
     /// Barriers waiting for records not applied yet: (request id, LSN).
     var pendingBarriers: [(UInt64, UInt64)] = []
     /// After a rebuild's cut: the first barrier that is durable ends the rebuild.
@@ -166,12 +176,13 @@ struct ReplicaSession {
     static let maxPendingBarriers = 1_024
 
     init(volume: Volume, hello: Hello, outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>,
-         options: ReplicationOptions) {
+         options: ReplicationOptions, close: @escaping @Sendable () -> Void) {
         self.volume = volume
         self.hello = hello
         self.outbound = outbound
         self.options = options
         receivedLSN = volume.logPositions.lastLSN
+        acker = ReplicaAcker(volume: volume, outbound: outbound, logger: options.logger, close: close)
     }
 
     private struct Refused: Error, CustomStringConvertible {
@@ -198,7 +209,7 @@ struct ReplicaSession {
             let digests = try await VolumeSegments.digests(volume, range: request.range)
             try await outbound.write(.rebuildDigestReply(RebuildDigestReply(range: request.range, digests: digests)))
         case let .rebuildChunk(chunk):
-            try await volume.writeImage(at: chunk.offsetBlocks, Array(chunk.data.readableBytesView))
+            try await volume.writeImage(at: chunk.offsetBlocks, ByteBufferSource(buffer: chunk.data))
         case let .rebuildDone(done):
             try await volume.resetLog(toCheckpoint: done.lsnCut)
             receivedLSN = done.lsnCut
@@ -206,12 +217,16 @@ struct ReplicaSession {
         case let .records(batch):
             for record in batch.records { try await volume.applyReplicated(LogRecord(record)) }
             receivedLSN = batch.lastLSN
-            // Every batch is made durable before it is acknowledged: the primary's hold (and
+            // A barrier this batch completes (the end of a rebuild, a session's first
+            // barrier) is answered here, in order with the records.
+            if pendingBarriers.contains(where: { $0.1 <= receivedLSN }) {
+                try await answerBarriers(durable: try await sync())
+            }
+            // Every batch is made durable and then acknowledged, so the primary's hold (and
             // so its log space) follows what replicas have durable, also when the stream
-            // goes quiet. Group commit merges the syncs of back-to-back batches.
-            let durable = try await sync()
-            try await outbound.write(.ack(Ack(receivedLSN: receivedLSN, durableLSN: durable)))
-            try await answerBarriers(durable: durable)
+            // goes quiet; the sync runs beside this loop, which applies the next batches
+            // meanwhile, and one sync covers every batch applied before it started.
+            acker.received(receivedLSN)
         case let .barrier(barrier):
             guard pendingBarriers.count < Self.maxPendingBarriers else { throw Refused(description: "too many barriers") }
             pendingBarriers.append((barrier.requestID, barrier.lsn))
@@ -239,5 +254,82 @@ struct ReplicaSession {
         for (id, _) in ready {
             try await outbound.write(.barrierReply(BarrierReply(requestID: id, status: .durable, durableLSN: durable)))
         }
+    }
+}
+
+/// A replica session's durable acknowledgements: after records are applied, a task makes
+/// them durable (the volume's own group commit) and then sends an ack with the durable LSN
+/// it got, while the session goes on applying. At most one sync runs; records applied
+/// meanwhile are owed one more, which covers all of them. A failed sync closes the
+/// connection: nothing unsynced is ever acknowledged as durable.
+final class ReplicaAcker: Sendable {
+    private struct State {
+        var received: UInt64 = 0
+        var running: Task<Void, Never>?
+        var owed = false
+        var finished = false
+    }
+
+    let volume: Volume
+    let outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>
+    let logger: Logger
+    let close: @Sendable () -> Void
+    private let state = Mutex(State())
+
+    init(volume: Volume, outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>, logger: Logger,
+         close: @escaping @Sendable () -> Void) {
+        self.volume = volume
+        self.outbound = outbound
+        self.logger = logger
+        self.close = close
+    }
+
+    /// Records up to `lsn` are applied: have them synced and acknowledged.
+    func received(_ lsn: UInt64) {
+        state.withLock { state in
+            state.received = max(state.received, lsn)
+            guard !state.finished else { return }
+            if state.running != nil {
+                state.owed = true
+                return
+            }
+            state.running = Task { await self.run() }
+        }
+    }
+
+    private func run() async {
+        // Bounded: a turn runs only for records applied since the previous sync started.
+        while true {
+            do {
+                let durable = try await volume.syncLog()
+                let received = state.withLock { max($0.received, durable) }
+                try await outbound.write(.ack(Ack(receivedLSN: received, durableLSN: durable)))
+            } catch {
+                logger.info("replica sync or ack failed: closing the session", metadata: ["error": "\(error)"])
+                state.withLock { state in
+                    state.finished = true
+                    state.owed = false
+                }
+                close()
+            }
+            let again = state.withLock { state -> Bool in
+                if state.owed && !state.finished {
+                    state.owed = false
+                    return true
+                }
+                state.running = nil
+                return false
+            }
+            if !again { return }
+        }
+    }
+
+    /// The session ended: no new sync starts; waits for the one that runs.
+    func finish() async {
+        let running = state.withLock { state -> Task<Void, Never>? in
+            state.finished = true
+            return state.running
+        }
+        await running?.value
     }
 }
