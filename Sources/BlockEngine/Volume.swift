@@ -436,6 +436,9 @@ public final class Volume: Sendable {
         try await Self.offload { [core] () throws(BlockError) in
             try core.assign(role: role, epoch: epoch, leaseMs: leaseMs)
         }
+        // The recovered hold kept records a reopened primary's replicas might need; a copy
+        // that no longer ships has no use for them, and would block its own rebuild.
+        if role == .replica || role == .none { core.releaseHold(VolumeCore.recoveredLogHoldID) }
     }
 
     /// Stops acknowledging writes and flushes at once and persists `fenced` (a newer epoch

@@ -56,6 +56,26 @@ struct LogTests {
         try await volume.close()
     }
 
+    @Test("a reopened primary made a replica drops its recovered hold: it can be rebuilt")
+    func replicaDropsRecoveredHold() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("v.blk")
+        let volume = try await makeVolume(in: directory, sizeBytes: 1 << 20, walSizeBytes: 256 << 10)
+        try await volume.assignRole(.primary, epoch: 1)
+        let hold = volume.holdLog(from: 1)
+        for lba in 0..<UInt64(3) { try await volume.write(at: lba, block(5, lba), fua: true) }
+        try await volume.close()
+        _ = hold
+
+        let reopened = try await Volume.open(at: path, options: testOptions())
+        #expect(reopened.recoveredLogHold != nil)
+        try await reopened.assignRole(.replica, epoch: 2)
+        #expect(reopened.recoveredLogHold == nil)
+        try await reopened.beginRebuild()
+        #expect(reopened.logPositions.checkpointLSN == 3, "the write-back took every record before the rebuild")
+        try await reopened.close()
+    }
+
     @Test("a hold keeps records in the log, across a close and reopen, until it advances")
     func holdKeepsRecords() async throws {
         let directory = TemporaryDirectory()

@@ -346,7 +346,12 @@ final class ReplicaLink: Sendable {
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.ship(from: decision.fromLSN, outbound: outbound) }
-                defer { group.cancelAll() }
+                defer {
+                    group.cancelAll()
+                    // The shipper may wait for acks that will never come (its wait does not
+                    // see cancellation): wake it before the group waits for it.
+                    releaseShipper()
+                }
                 do {
                     while let next = try await messages.next() {
                         guard case let .message(message) = next else { continue }
@@ -448,6 +453,16 @@ final class ReplicaLink: Sendable {
             next = last.lsn + 1
             await waitForWindow()
         }
+    }
+
+    /// Ends the shipper's wait for acks: the session is over.
+    private func releaseShipper() {
+        let waiters = state.withLock { state in
+            state.connected = false
+            defer { state.ackWaiters.removeAll() }
+            return state.ackWaiters
+        }
+        for waiter in waiters { waiter.resume(returning: true) }
     }
 
     /// Waits while more than `maxBytesInFlight` of shipped records, or `maxFramesInFlight`
