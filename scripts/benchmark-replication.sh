@@ -7,7 +7,8 @@
 # each measured with qemu-img bench: 4 KiB write + flush at depth 1, and 4 KiB writes at
 # depth 32. Then a rebuild: a fresh replica joins a primary holding 1 GiB (256 MiB with
 # --quick) of data, timed until it is in sync, beside fio writing the same bytes
-# sequentially on the same disk.
+# sequentially on the same disk. Last a catch-up: the RF2 replica is killed, the primary
+# takes N MiB of 4 KiB writes, the replica returns; the bytes sent to it are compared with N.
 #   scripts/benchmark-replication.sh [--quick]
 # Environment: BLOCKD (default .build/release/blockd), WORK_DIR.
 set -euo pipefail
@@ -19,6 +20,7 @@ quick=0
 [[ ${1:-} == --quick ]] && quick=1
 seconds=$([[ $quick == 1 ]] && echo 3 || echo 10)
 rebuild_mib=$([[ $quick == 1 ]] && echo 256 || echo 1024)
+catchup_mib=$([[ $quick == 1 ]] && echo 8 || echo 16)
 [[ -x $BLOCKD ]] || { echo "no blockd at $BLOCKD (swift build -c release --product blockd)" >&2; exit 1; }
 
 work=$(mktemp -d "${WORK_DIR:-/var/tmp}/bench-replication.XXXXXX")
@@ -33,8 +35,8 @@ chmod 600 "$work/secret"
 
 start() {
     local name=$1
-    PORTAL[$name]=$(free_port)
-    REPL[$name]=$(free_port)
+    PORTAL[$name]=${PORTAL[$name]:-$(free_port)}
+    REPL[$name]=${REPL[$name]:-$(free_port)}
     mkdir -p "$work/$name"
     start_blockd "$work/$name" "${PORTAL[$name]}" "$work/$name.log" --log-level warning \
         --replication-listen "127.0.0.1:${REPL[$name]}" --replication-secret-file "$work/secret"
@@ -112,4 +114,21 @@ fio_mibs=$(fio --name=seq --filename="$work/fio.dat" --size="${rebuild_mib}M" --
 printf "\nrebuild of %d MiB: %.2f s = %.0f MiB/s; fio sequential write on the same disk: %.0f MiB/s (ratio %.2f)\n" \
     "$rebuild_mib" "$rebuild_s" "$(echo "$rebuild_mib / $rebuild_s" | bc -l)" "$fio_mibs" \
     "$(echo "($rebuild_mib / $rebuild_s) / $fio_mibs" | bc -l)"
+# Catch-up: the replica of rf2 stops (kill -9) while the primary takes catchup_mib MiB of
+# 4 KiB random writes (no flushes: sync_all would fail them), then returns; the bytes the
+# primary sent it in between (shippedBytes) against the bytes written.
+shipped() { api A GET /v1/volumes/rf2 | python3 -c 'import json, sys; print(sum(r["shippedBytes"] for r in json.loads(sys.stdin.read().split(" ", 1)[1])["replicas"]))'; }
+wait_in_sync A rf2
+before=$(shipped)
+kill -9 "${PID[B]}"
+wait "${PID[B]}" 2>/dev/null || true
+qemu-img bench -f raw -w -t none -d 8 -s 4k -c $((catchup_mib * 256)) "$(url A rf2)" >/dev/null 2>&1
+start B
+start_s=$(date +%s.%N)
+wait_in_sync A rf2
+catchup_s=$(echo "$(date +%s.%N) - $start_s" | bc -l)
+moved=$(( $(shipped) - before ))
+printf "
+catch-up after %d MiB of 4 KiB writes (the replica down): %.1f MiB moved (%.2f x the divergence) in %.2f s\n" \
+    "$catchup_mib" "$(echo "$moved / 1048576" | bc -l)" "$(echo "$moved / ($catchup_mib * 1048576)" | bc -l)" "$catchup_s"
 echo "(commands: qemu-img bench -f raw -w -t none -d 1|32 -s 4k [--flush-interval=1]; fio --rw=write --bs=1M --iodepth=8 --direct=1)"

@@ -4,16 +4,18 @@
 #   - the engine through block-bench at the same shapes (sustained: writes wrap the WAL 3+ times),
 #   - `blockd serve` against tgtd over iSCSI on 127.0.0.1 with qemu-img bench, and each
 #     target's CPU time per I/O;
+#   - replication (scripts/benchmark-replication.sh, once per run of this script): RF1 vs RF2
+#     sync_all vs RF3 sync_quorum, a rebuild against fio, the bytes a catch-up moves;
 # then prints one table of medians with the ratios (engine/fio, blockd/tgtd) and writes it,
 # with the date, the machine and the exact commands, into docs/BENCHMARKS.md.
 #
-#   scripts/benchmark.sh [--runs N] [--quick] [--only local|iscsi] [--dir DIR] [--keep]
+#   scripts/benchmark.sh [--runs N] [--quick] [--only local|iscsi|replication] [--dir DIR] [--keep]
 #                        [--no-docs | --write-docs]
 #
 #   --runs N      repetitions; the table shows medians (default 3, or 1 with --quick)
 #   --quick       a short smoke run: small volume, 2-second shapes; does not touch the docs
 #                 unless --write-docs
-#   --only HALF   only the fio/engine half (local) or only the iSCSI half (iscsi)
+#   --only PART   only the fio/engine part (local), the iSCSI part (iscsi) or replication
 #   --dir DIR     where the test files go (default /var/tmp); its file system is measured
 #   --keep        keep the work directory (raw tool outputs, logs)
 # Environment: BUILD_SCRATCH (default .build), BLOCK_BENCH and BLOCKD (default
@@ -48,7 +50,7 @@ parse_arguments() {
         case $1 in
             --runs) RUNS=${2:?--runs needs a number}; shift ;;
             --quick) QUICK=1 ;;
-            --only) ONLY=${2:?--only needs local or iscsi}; shift ;;
+            --only) ONLY=${2:?--only needs local, iscsi or replication}; shift ;;
             --dir) BENCH_DIR=${2:?--dir needs a directory}; shift ;;
             --keep) KEEP=1 ;;
             --no-docs) WRITE_DOCS=0 ;;
@@ -58,7 +60,7 @@ parse_arguments() {
         esac
         shift
     done
-    [[ $ONLY == all || $ONLY == local || $ONLY == iscsi ]] || usage
+    [[ $ONLY == all || $ONLY == local || $ONLY == iscsi || $ONLY == replication ]] || usage
 }
 
 # choose_sizes: volume/LUN size, seconds per shape, and the iSCSI probe counts per mode. The
@@ -97,7 +99,7 @@ check_tools() {
 # prepare_binaries: block-bench is required for the local half; without a working
 # `blockd serve` the blockd columns stay empty and the table says why.
 prepare_binaries() {
-    if [[ $ONLY != iscsi ]]; then ensure_built block-bench "$BLOCK_BENCH"; fi
+    if wants local; then ensure_built block-bench "$BLOCK_BENCH"; fi
     [[ $ONLY == local ]] && return 0
     if ! ensure_built blockd "$BLOCKD" || ! blockd_serves; then
         BLOCKD_NOTE="not measured: $BLOCKD has no working serve command"
@@ -114,21 +116,37 @@ cleanup() {
 
 count_steps() {
     local per_run=0
-    [[ $ONLY != iscsi ]] && per_run=$((FIO_SHAPES + ENGINE_SHAPES))
-    [[ $ONLY != local ]] && per_run=$((per_run + ISCSI_SHAPES))
-    [[ $ONLY != local && -z $BLOCKD_NOTE ]] && per_run=$((per_run + ISCSI_SHAPES))
+    wants local && per_run=$((FIO_SHAPES + ENGINE_SHAPES))
+    wants iscsi && per_run=$((per_run + ISCSI_SHAPES))
+    wants iscsi && [[ -z $BLOCKD_NOTE ]] && per_run=$((per_run + ISCSI_SHAPES))
     TOTAL_STEPS=$((RUNS * per_run))
 }
 
 measure() {
     local run
     for run in $(seq 1 "$RUNS"); do
-        if [[ $ONLY != iscsi ]]; then fio_shapes "$run"; engine_shapes "$run"; fi
-        if [[ $ONLY != local ]]; then
+        if wants local; then fio_shapes "$run"; engine_shapes "$run"; fi
+        if wants iscsi; then
             tgtd_shapes "$run"
             [[ -n $BLOCKD_NOTE ]] || blockd_shapes "$run"
         fi
     done
+}
+
+# wants PART: whether this run measures PART (local, iscsi, replication).
+wants() { [[ $ONLY == all || $ONLY == "$1" ]]; }
+
+# replication: scripts/benchmark-replication.sh once (its own three blockd processes); the
+# output goes into the report as it is.
+replication() {
+    : >"$WORK/replication.txt"
+    wants replication || return 0
+    [[ -z $BLOCKD_NOTE ]] || { echo "replication not measured: $BLOCKD_NOTE" >"$WORK/replication.txt"; return 0; }
+    say "replication: RF1 vs RF2 vs RF3, rebuild, catch-up (scripts/benchmark-replication.sh)"
+    local quick=()
+    [[ $QUICK == 1 ]] && quick=(--quick)
+    BLOCKD=$BLOCKD WORK_DIR=$WORK scripts/benchmark-replication.sh "${quick[@]}" >"$WORK/replication.txt" 2>&1 ||
+        { echo "benchmark-replication.sh failed:" >&2; tail -20 "$WORK/replication.txt" >&2; return 1; }
 }
 
 # report: prints the table; writes it into docs/BENCHMARKS.md when asked.
@@ -142,7 +160,13 @@ report() {
         echo "Machine: $(machine_description)."
         echo "Tools: $(tool_versions). Volume and LUN size $SIZE, engine WAL $ENGINE_WAL, $TEST_SECONDS s per shape."
         echo
-        summary_table "Medians of $RUNS run(s)" "$BLOCKD_NOTE"
+        if wants local || wants iscsi; then summary_table "Medians of $RUNS run(s)" "$BLOCKD_NOTE"; fi
+        if [[ -s $WORK/replication.txt ]]; then
+            echo "Replication (scripts/benchmark-replication.sh$([[ $QUICK == 1 ]] && echo " --quick"), one run):"
+            echo
+            cat "$WORK/replication.txt"
+            echo
+        fi
         echo "Command: \`scripts/benchmark.sh $ORIGINAL_ARGUMENTS\`. Each shape's command (first run;" \
             "qemu-img counts are sized per run from a probe):"
         echo
@@ -169,4 +193,5 @@ prepare_binaries
 count_steps
 say "work directory $WORK ($(df -T "$WORK" | awk 'NR == 2 { print $2 }')), $RUNS run(s), $TOTAL_STEPS measured steps"
 measure
+replication
 report

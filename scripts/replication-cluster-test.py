@@ -25,7 +25,7 @@ last reported. The checker asserts:
 
   scripts/replication-cluster-test.py [--rounds N] [--seed S] [--network netns|loopback]
 Environment: BLOCKD (default .build/release/blockd), CLUSTER_ROUNDS (rounds per
-configuration, default 4; the long form is 40, over 100 failovers), CLUSTER_SEED, WORK_DIR.
+configuration, default 2; the long form is 45, over 100 failovers), CLUSTER_SEED, WORK_DIR.
 `--network loopback` runs the same loop on 127.0.0.1 without partitions (no root needed).
 Needs root for `ip netns`."""
 import argparse
@@ -581,7 +581,7 @@ class Cluster:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=int(os.environ.get("CLUSTER_ROUNDS", "4")))
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("CLUSTER_ROUNDS", "2")))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("CLUSTER_SEED", str(int(time.time())))))
     parser.add_argument("--verbose", action="store_true", help="log every batch and its time")
     parser.add_argument("--network", choices=["netns", "loopback"], default="netns")

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages this project needs, only those missing:
 #   scripts/setup-debian.sh            # what building needs (liburing)
-#   scripts/setup-debian.sh --test     # plus what the tests drive (initiators, tgt, fio, python3, bc)
+#   scripts/setup-debian.sh --test     # plus what the tests drive (initiators, tgt, fio, python3, bc,
+#                                      # iproute2 for the network-namespace cluster test)
 set -euo pipefail
 
 packages=(liburing-dev)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(libiscsi-bin qemu-utils qemu-block-extra tgt fio python3 bc)
+    packages+=(libiscsi-bin qemu-utils qemu-block-extra tgt fio python3 bc iproute2)
 fi
 
 missing=()

@@ -34,6 +34,9 @@ public struct ReplicaStatus: Sendable, Equatable {
     /// Every record up to it is durable on the replica (0: not known in this session).
     public var durableLSN: UInt64
     public var receivedLSN: UInt64
+    /// Record and rebuild-chunk bytes sent to this replica since the link started (what a
+    /// catch-up or a rebuild moved).
+    public var shippedBytes: UInt64 = 0
     public var lastError: String?
 }
 
@@ -448,6 +451,7 @@ final class ReplicaLink: Sendable {
             state.withLock { state in
                 state.inFlight.append((last.lsn, batch.encodedBytes))
                 state.inFlightBytes += batch.encodedBytes
+                state.status.shippedBytes += UInt64(batch.encodedBytes)
             }
             try await outbound.write(.records(batch))
             next = last.lsn + 1
@@ -550,6 +554,7 @@ final class ReplicaLink: Sendable {
                 try await outbound.write(.rebuildChunk(RebuildChunk(offsetBlocks: plan.lba, blockCount: UInt32(plan.blocks),
                                                                     data: data)))
                 copiedBlocks += UInt64(plan.blocks)
+                state.withLock { $0.status.shippedBytes += UInt64(data.readableBytes) }
             }
         }
         let copyEnd = volume.logPositions.completedLSN

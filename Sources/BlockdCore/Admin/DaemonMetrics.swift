@@ -50,6 +50,7 @@ public final class DaemonMetrics: Sendable {
             for replica in replicas {
                 let labels = [("volume", name), ("replica", replica.address)]
                 samples[.init(.replicaDurableLSN, labels)] = Double(replica.durableLSN)
+                samples[.init(.replicaShippedBytes, labels)] = Double(replica.shippedBytes)
                 samples[.init(.replicaLag, labels)] = Double(positions.lastLSN &- min(replica.durableLSN, positions.lastLSN))
             }
         }
@@ -78,6 +79,7 @@ enum ScrapeGauge: String, CaseIterable {
     case committedLSN = "blockd_volume_committed_lsn"
     case replicaDurableLSN = "blockd_replica_durable_lsn"
     case replicaLag = "blockd_replica_lag_records"
+    case replicaShippedBytes = "blockd_replica_shipped_bytes"
 
     var help: String {
         switch self {
@@ -89,6 +91,7 @@ enum ScrapeGauge: String, CaseIterable {
         case .committedLSN: "The highest LSN a flush or FUA write was acknowledged at since the volume opened"
         case .replicaDurableLSN: "The highest LSN the replica confirmed durable"
         case .replicaLag: "Records the replica lacks: the primary's head LSN minus the replica's durable LSN"
+        case .replicaShippedBytes: "Record and rebuild bytes sent to the replica since shipping to it started"
         }
     }
 

@@ -22,11 +22,15 @@ public struct ReplicaStatus: Sendable, Codable, Equatable {
     public var state: String
     /// The highest LSN the replica confirmed durable.
     public var durableLSN: UInt64
+    /// Record and rebuild bytes sent to the replica since this primary started shipping to
+    /// it (what catch-ups and rebuilds moved).
+    public var shippedBytes: UInt64
 
-    public init(address: String, state: String, durableLSN: UInt64) {
+    public init(address: String, state: String, durableLSN: UInt64, shippedBytes: UInt64 = 0) {
         self.address = address
         self.state = state
         self.durableLSN = durableLSN
+        self.shippedBytes = shippedBytes
     }
 }
 

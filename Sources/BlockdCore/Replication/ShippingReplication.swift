@@ -86,7 +86,8 @@ public final class ShippingReplication: ReplicationControl {
     public func replicaStatus(name: String) -> [ReplicaStatus] {
         guard let current = shipping.withLock({ $0[name] }) else { return [] }
         return current.replication.replicaStatus.map {
-            ReplicaStatus(address: $0.address, state: $0.state.rawValue, durableLSN: $0.durableLSN)
+            ReplicaStatus(address: $0.address, state: $0.state.rawValue, durableLSN: $0.durableLSN,
+                          shippedBytes: $0.shippedBytes)
         }
     }
 }
