@@ -9,6 +9,7 @@
 //   buffer; open-iscsi does).
 
 import BlockISCSI
+import BlockReplication
 
 #if canImport(Glibc)
 import Glibc
@@ -54,30 +55,12 @@ public enum CHAPOption {
     public static func readSecretFile(_ path: String, option: String, ownerOnly: Bool = false,
                                       kind: String = "secret file") throws(ServeError) -> String {
         func refuse(_ reason: String) -> ServeError { .invalidArgument("\(option): \(kind) \(path) \(reason)") }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        guard descriptor >= 0 else { throw refuse("cannot be opened: \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw refuse("cannot be examined: \(String(cString: strerror(errno)))") }
-        guard status.st_mode & S_IFMT == S_IFREG else { throw refuse("is not a regular file") }
-        guard status.st_mode & (ownerOnly ? 0o066 : 0o006) == 0 else {
-            throw refuse(ownerOnly ? "is readable or writable by its group or other users; make it private (chmod 600)"
-                                   : "is readable or writable by every user; make it private (chmod 600)")
+        let secret: [UInt8]
+        do throws(PrivateFile.Refusal) {
+            secret = try PrivateFile.contents(of: path, maxBytes: maximumSecretFileBytes, ownerOnly: ownerOnly)
+        } catch {
+            throw refuse(error.reason)
         }
-        guard status.st_size <= maximumSecretFileBytes else { throw refuse("is larger than \(maximumSecretFileBytes) bytes") }
-        var bytes = [UInt8](repeating: 0, count: maximumSecretFileBytes + 1)
-        var count = 0
-        while count < bytes.count {
-            let got = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + count, $0.count - count) }
-            if got < 0 && errno == EINTR { continue }
-            guard got >= 0 else { throw refuse("cannot be read: \(String(cString: strerror(errno)))") }
-            if got == 0 { break }
-            count += got
-        }
-        var secret = Array(bytes[..<count])
-        if secret.last == UInt8(ascii: "\n") { secret.removeLast() }
-        if secret.last == UInt8(ascii: "\r") { secret.removeLast() }
-        guard !secret.isEmpty else { throw refuse("is empty") }
         guard let text = String(validating: secret, as: UTF8.self) else { throw refuse("is not UTF-8 text") }
         return text
     }

@@ -55,7 +55,7 @@ struct SecretFileTests {
         }
         for mode in [0o640, 0o604, 0o620, 0o602, 0o644] {
             try withFile(Array("0123456789abcdef0123".utf8), mode: mode) { path in
-                #expect(refusal(path)?.contains("group or others") == true, "mode \(String(mode, radix: 8))")
+                #expect(refusal(path)?.contains("its group or other users") == true, "mode \(String(mode, radix: 8))")
             }
         }
         #expect(refusal("/dev/null")?.contains("not a regular file") == true)

@@ -9,14 +9,6 @@
 
 import Crypto
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Why a secret was refused.
 public struct SecretError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
@@ -49,33 +41,15 @@ public struct ReplicationSecret: Sendable {
     /// file must be a regular file that group and others can neither read nor write (mode
     /// 600 or 400) and hold 16 to 4096 bytes.
     public init(contentsOfFile path: String) throws(SecretError) {
-        func refuse(_ reason: String) -> SecretError { SecretError("replication secret file \(path) \(reason)") }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        guard descriptor >= 0 else { throw refuse("cannot be opened: \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw refuse("cannot be examined: \(String(cString: strerror(errno)))") }
-        guard status.st_mode & S_IFMT == S_IFREG else { throw refuse("is not a regular file") }
-        guard status.st_mode & 0o077 == 0 else {
-            throw refuse("is readable or writable by group or others; make it private (chmod 600)")
+        let secret: [UInt8]
+        do throws(PrivateFile.Refusal) {
+            secret = try PrivateFile.contents(of: path, maxBytes: Self.maximumBytes, ownerOnly: true)
+        } catch {
+            throw SecretError("replication secret file \(path) \(error.reason)")
         }
-        guard status.st_size <= Self.maximumBytes + 2 else { throw refuse("is larger than \(Self.maximumBytes) bytes") }
-        // One byte more than allowed, so a file that grew since fstat is still caught.
-        var bytes = [UInt8](repeating: 0, count: Self.maximumBytes + 3)
-        var count = 0
-        while count < bytes.count {  // bounded: each turn reads at least one byte or ends
-            let got = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + count, $0.count - count) }
-            if got < 0 && errno == EINTR { continue }
-            guard got >= 0 else { throw refuse("cannot be read: \(String(cString: strerror(errno)))") }
-            if got == 0 { break }
-            count += got
+        guard secret.count >= Self.minimumBytes else {
+            throw SecretError("replication secret file \(path) holds fewer than \(Self.minimumBytes) bytes")
         }
-        var secret = Array(bytes[..<count])
-        if secret.last == UInt8(ascii: "\n") { secret.removeLast() }
-        if secret.last == UInt8(ascii: "\r") { secret.removeLast() }
-        guard !secret.isEmpty else { throw refuse("is empty") }
-        guard secret.count >= Self.minimumBytes else { throw refuse("holds fewer than \(Self.minimumBytes) bytes") }
-        guard secret.count <= Self.maximumBytes else { throw refuse("is larger than \(Self.maximumBytes) bytes") }
         try self.init(bytes: secret)
     }
 }
