@@ -21,6 +21,8 @@ struct EngineMetrics: Sendable {
     /// 1 while the write-back cannot place data because the file system is full.
     let writeBackNoSpace: Gauge
     let barrierFailures: Counter
+    /// How long a flush waited for its replicas (strict modes; beside the local sync).
+    let barrierWait: Timer
     /// Log holds for replicas broken by the retention bound (the replica must rebuild).
     let logHoldsBroken: Counter
 
@@ -42,6 +44,7 @@ struct EngineMetrics: Sendable {
         walFullWaits = Counter(label: "blockengine_wal_full_waits_total", dimensions: dimensions, factory: factory)
         writeBackNoSpace = Gauge(label: "blockengine_write_back_no_space", dimensions: dimensions, factory: factory)
         barrierFailures = Counter(label: "blockengine_durability_barrier_failures_total", dimensions: dimensions, factory: factory)
+        barrierWait = Timer(label: "blockengine_durability_barrier_wait_seconds", dimensions: dimensions, factory: factory)
         logHoldsBroken = Counter(label: "blockengine_log_holds_broken_total", dimensions: dimensions, factory: factory)
     }
 }

@@ -456,6 +456,7 @@ public final class Volume: Sendable {
             // slower of the two, not their sum. It returns only when both are done.
             var answer: ReplicaBarrierResult? = nil
             if let barrier = core.barrier.withLock({ $0 }) {
+                let askedNs = DispatchTime.now().uptimeNanoseconds
                 async let replicas = barrier.barrier(upTo: lsn, required: required)
                 do throws(BlockError) {
                     try await core.waitLocallyDurable(lsn)
@@ -464,6 +465,7 @@ public final class Volume: Sendable {
                     throw error
                 }
                 answer = await replicas
+                core.metrics.barrierWait.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - askedNs))
             } else {
                 try await core.waitLocallyDurable(lsn)
             }

@@ -170,8 +170,8 @@ struct AdminAPITests {
             #expect(primary.status == 200, "\(primary.text)")
             let status = try primary.decode(VolumeStatus.self)
             #expect(status.role == "primary" && status.epoch == 2)
-            #expect(status.replicas == [ReplicaStatus(address: "127.0.0.1:7001", state: "streaming", durableLSN: 0),
-                                        ReplicaStatus(address: "[::1]:7002", state: "streaming", durableLSN: 0)],
+            #expect(status.replicas == [ReplicaStatus(address: "127.0.0.1:7001", state: "inSync", durableLSN: 0, shippedBytes: 4096),
+                                        ReplicaStatus(address: "[::1]:7002", state: "inSync", durableLSN: 0, shippedBytes: 4096)],
                     "replicas come from the replication seam")
             #expect(try await assign(#"{"role":"primary","epoch":2,"leaseMs":60000}"#).status == 200, "renewal")
             let lower = try await assign(#"{"role":"primary","epoch":1}"#)
@@ -293,6 +293,9 @@ struct AdminAPITests {
                          #"blockd_volume_epoch{volume="m"} 4.0"#, #"blockd_volume_head_lsn{volume="m"} 0.0"#,
                          #"blockd_volume_durable_lsn{volume="m"} 0.0"#, #"blockd_volume_checkpoint_lsn{volume="m"} 0.0"#,
                          #"blockd_volume_committed_lsn{volume="m"} 0.0"#, #"blockd_replica_lag_records{volume="m",replica="h:9"} 0.0"#,
+                         #"blockd_replica_shipped_bytes{volume="m",replica="h:9"} 4096.0"#,
+                         #"blockd_replica_state{volume="m",replica="h:9",state="inSync"} 1.0"#,
+                         #"blockd_replica_state{volume="m",replica="h:9",state="disconnected"} 0.0"#,
                          "# TYPE blockd_volume_epoch gauge", "# TYPE blockengine_reads_total counter"] {
                 #expect(lines.contains(line), "missing: \(line)\n\(reply.text)")
             }

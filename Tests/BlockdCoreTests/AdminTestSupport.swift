@@ -100,7 +100,7 @@ final class RecordingReplication: ReplicationControl {
 
     func replicaStatus(name: String) -> [ReplicaStatus] {
         let last = state.withLock { state in state.changes.last { $0.name == name } }
-        return (last?.replicas ?? []).map { ReplicaStatus(address: $0, state: "streaming", durableLSN: 0) }
+        return (last?.replicas ?? []).map { ReplicaStatus(address: $0, state: "inSync", durableLSN: 0, shippedBytes: 4096) }
     }
 }
 

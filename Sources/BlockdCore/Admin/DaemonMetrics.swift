@@ -51,6 +51,9 @@ public final class DaemonMetrics: Sendable {
                 let labels = [("volume", name), ("replica", replica.address)]
                 samples[.init(.replicaDurableLSN, labels)] = Double(replica.durableLSN)
                 samples[.init(.replicaShippedBytes, labels)] = Double(replica.shippedBytes)
+                for candidate in ["inSync", "catchingUp", "rebuilding", "disconnected"] {
+                    samples[.init(.replicaState, labels + [("state", candidate)])] = candidate == replica.state ? 1 : 0
+                }
                 samples[.init(.replicaLag, labels)] = Double(positions.lastLSN &- min(replica.durableLSN, positions.lastLSN))
             }
         }
@@ -80,6 +83,7 @@ enum ScrapeGauge: String, CaseIterable {
     case replicaDurableLSN = "blockd_replica_durable_lsn"
     case replicaLag = "blockd_replica_lag_records"
     case replicaShippedBytes = "blockd_replica_shipped_bytes"
+    case replicaState = "blockd_replica_state"
 
     var help: String {
         switch self {
@@ -91,6 +95,7 @@ enum ScrapeGauge: String, CaseIterable {
         case .committedLSN: "The highest LSN a flush or FUA write was acknowledged at since the volume opened"
         case .replicaDurableLSN: "The highest LSN the replica confirmed durable"
         case .replicaLag: "Records the replica lacks: the primary's head LSN minus the replica's durable LSN"
+        case .replicaState: "1 for the replica's state as the primary sees it, 0 for the other three"
         case .replicaShippedBytes: "Record and rebuild bytes sent to the replica since shipping to it started"
         }
     }

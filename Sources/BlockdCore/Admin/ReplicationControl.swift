@@ -17,8 +17,7 @@ import BlockEngine
 public struct ReplicaStatus: Sendable, Codable, Equatable {
     /// `HOST:PORT`, as the role assignment named it.
     public var address: String
-    /// The implementation's word for where the replica stands, e.g. `connecting`,
-    /// `catching_up`, `streaming`, `failed`.
+    /// Where the replica stands: `inSync`, `catchingUp`, `rebuilding` or `disconnected`.
     public var state: String
     /// The highest LSN the replica confirmed durable.
     public var durableLSN: UInt64
