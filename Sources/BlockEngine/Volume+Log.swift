@@ -54,7 +54,8 @@ public struct LogPositions: Sendable, Equatable {
     /// Every record up to this one is in the data region; the log starts after it.
     public var checkpointLSN: UInt64
     /// The highest LSN a flush or FUA write was acknowledged at since the volume was opened
-    /// (0: none yet). Whoever promotes a replica must pick one whose durable LSN covers it.
+    /// (0: none yet); on a replica, the primary's as it last said (`noteCommitted`). Whoever
+    /// promotes a replica must pick one whose durable LSN covers it.
     public var committedLSN: UInt64
 }
 
@@ -64,6 +65,14 @@ public struct LogHold: Sendable, Hashable {
 }
 
 extension Volume {
+    /// On a replica: the primary said a flush was acknowledged at `lsn`. Shown as
+    /// `logPositions.committedLSN` (it only grows; it resets when the volume reopens).
+    /// Ignored on a copy that is not a replica, whose own flushes set it.
+    public func noteCommitted(byPrimary lsn: UInt64) {
+        guard role == .replica else { return }
+        core.committedLSN.max(lsn, ordering: .releasing)
+    }
+
     public var logPositions: LogPositions {
         let (last, completed, checkpoint) = core.sequencer.withLock {
             ($0.ring.lastAllocatedLSN, $0.ring.completedLSN, $0.ring.checkpointLSN)

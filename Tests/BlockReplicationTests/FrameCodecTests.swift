@@ -53,7 +53,7 @@ struct FrameCodecTests {
     func payloadTables() {
         let hello = payloadBytes(.hello(Samples.hello))
         #expect(hello.count == 69 + "vol-ä1".utf8.count)
-        #expect(Array(hello[0..<4]) == [1, 0, 1, 1], "version 1, HMAC mode, role primary")
+        #expect(Array(hello[0..<4]) == [2, 0, 1, 1], "version 2, HMAC mode, role primary")
         #expect(Array(hello[4..<12]) == [7, 0, 0, 0, 0, 0, 0, 0])
         #expect(Array(hello[20..<36]) == Array(0..<16))
         #expect(hello[68] == UInt8("vol-ä1".utf8.count))

@@ -40,7 +40,7 @@ struct FrameErrorTests {
         #expect(readError(rawFrame(type: 6, payload: payload, magic: 0x1234_5678)) == .badMagic(0x1234_5678))
         #expect(readError(rawFrame(type: 6, payload: payload, version: 2)) == .unsupportedFrameVersion(2))
         #expect(readError(rawFrame(type: 0, payload: payload)) == .unknownFrameType(0))
-        #expect(readError(rawFrame(type: 15, payload: payload)) == .unknownFrameType(15))
+        #expect(readError(rawFrame(type: 16, payload: payload)) == .unknownFrameType(16))
         #expect(readError(rawFrame(type: 6, payload: payload, flags: 0x8000)) == .reservedFlagsSet(0x8000))
         var reader = FrameReader()
         var prefix = ByteBuffer(bytes: [0x42, 0x52, 0x50, 0x4C, 9])

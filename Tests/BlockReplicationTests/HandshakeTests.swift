@@ -184,7 +184,7 @@ struct HandshakeTests {
     func unsupportedVersion() throws {
         var pair = Pair(dialer: .sharedSecret(groupSecret), listener: .sharedSecret(groupSecret))
         var hello = pair.dialer.hello
-        hello.protocolVersion = 2
+        hello.protocolVersion = 1
         guard case let .refuse(ack) = try pair.listener.receive(.hello(hello)) else {
             Issue.record("not refused")
             return

@@ -81,6 +81,8 @@ struct SessionTests {
         #expect(try await Self.eventually { replication.replicaStatus.first?.state == .inSync },
                 "\(replication.replicaStatus)")
         #expect(replica.uuid == primary.uuid, "the fresh replica took the primary's identity")
+        #expect(try await Self.eventually { replica.logPositions.committedLSN >= flushed },
+                "the replica shows the primary's committed LSN")
         await replication.stop()
         await listener.close()
         try await replica.close()

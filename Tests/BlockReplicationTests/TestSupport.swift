@@ -44,6 +44,7 @@ enum Samples {
         .rebuildDigestReply(RebuildDigestReply(range: SegmentRange(firstSegment: 3, segmentCount: 2, blocksPerSegment: 256),
                                                digests: [bytes(32, 1), bytes(32, 2)])),
         .rebuildDone(RebuildDone(lsnCut: 4096)),
+        .committed(Committed(lsn: 77)),
         .goodbye(Goodbye(reason: .shuttingDown, message: "bye")),
         .goodbye(Goodbye(reason: GoodbyeReason(rawValue: 999), message: "")),
     ]

@@ -28,6 +28,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case rebuildDigestReply = 12
     case rebuildDone = 13
     case goodbye = 14
+    case committed = 15
 
     /// Frames of the handshake: the only ones allowed before it completes, and never after.
     public var isHandshake: Bool { self == .hello || self == .helloAck || self == .auth }
@@ -48,6 +49,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .rebuildDigestReply: "rebuildDigestReply"
         case .rebuildDone: "rebuildDone"
         case .goodbye: "goodbye"
+        case .committed: "committed"
         }
     }
 }

@@ -11,7 +11,7 @@ import NIOCore
 
 /// The replication protocol version a hello offers.
 public enum ReplicationProtocol {
-    public static let version: UInt16 = 1
+    public static let version: UInt16 = 2
     /// Client and server nonces.
     public static let nonceBytes = 32
     /// Client and server proofs (HMAC-SHA256).

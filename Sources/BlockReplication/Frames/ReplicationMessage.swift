@@ -19,6 +19,7 @@ public enum ReplicationMessage: Sendable, Equatable {
     case rebuildDigestReply(RebuildDigestReply)
     case rebuildDone(RebuildDone)
     case goodbye(Goodbye)
+    case committed(Committed)
 
     public var type: FrameType {
         switch self {
@@ -36,6 +37,7 @@ public enum ReplicationMessage: Sendable, Equatable {
         case .rebuildDigestReply: .rebuildDigestReply
         case .rebuildDone: .rebuildDone
         case .goodbye: .goodbye
+        case .committed: .committed
         }
     }
 
@@ -55,6 +57,7 @@ public enum ReplicationMessage: Sendable, Equatable {
         case let .rebuildDigestReply(payload): payload
         case let .rebuildDone(payload): payload
         case let .goodbye(payload): payload
+        case let .committed(payload): payload
         }
     }
 
@@ -80,6 +83,7 @@ public enum ReplicationMessage: Sendable, Equatable {
         case .rebuildDigestReply: message = .rebuildDigestReply(try RebuildDigestReply.decode(from: &payload))
         case .rebuildDone: message = .rebuildDone(try RebuildDone.decode(from: &payload))
         case .goodbye: message = .goodbye(try Goodbye.decode(from: &payload))
+        case .committed: message = .committed(try Committed.decode(from: &payload))
         }
         guard payload.readableBytes == 0 else { throw .trailingBytes(type, count: payload.readableBytes) }
         return message

@@ -348,3 +348,23 @@ public struct Goodbye: FramePayload {
         return Goodbye(reason: GoodbyeReason(rawValue: code), message: message)
     }
 }
+
+/// The primary's committed LSN: the highest LSN a flush or FUA write was acknowledged at.
+/// Sent whenever it grew, so a replica can show what a promotion must cover.
+public struct Committed: FramePayload {
+    public static let frameType = FrameType.committed
+
+    public var lsn: UInt64
+
+    public init(lsn: UInt64) {
+        self.lsn = lsn
+    }
+
+    public func encode(into buffer: inout ByteBuffer) {
+        buffer.writeLE(lsn)
+    }
+
+    public static func decode(from buffer: inout ByteBuffer) throws(WireError) -> Committed {
+        Committed(lsn: try buffer.readLE(UInt64.self, in: frameType))
+    }
+}

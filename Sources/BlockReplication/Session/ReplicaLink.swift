@@ -438,7 +438,14 @@ final class ReplicaLink: Sendable {
     /// Ships completed records from `lsn` on, at most `maxBytesInFlight` unacknowledged.
     private func ship(from lsn: UInt64, outbound: NIOAsyncChannelOutboundWriter<ReplicationMessage>) async throws {
         var next = lsn
+        var committedSent: UInt64 = 0
         while !Task.isCancelled {
+            // The replica learns the committed LSN within one turn (a batch, or 200 ms idle).
+            let committed = volume.logPositions.committedLSN
+            if committed > committedSent {
+                try await outbound.write(.committed(Committed(lsn: committed)))
+                committedSent = committed
+            }
             let read = try volume.readLog(from: next, maxBytes: options.maxBatchBytes)
             guard case let .records(records) = read else {
                 throw SessionEnded(description: "the log no longer holds LSN \(next): the replica must rebuild")

@@ -231,6 +231,8 @@ struct ReplicaSession {
             guard pendingBarriers.count < Self.maxPendingBarriers else { throw Refused(description: "too many barriers") }
             pendingBarriers.append((barrier.requestID, barrier.lsn))
             try await answerBarriers(durable: receivedLSN >= barrier.lsn ? try await sync() : volume.logPositions.durableLSN)
+        case let .committed(committed):
+            volume.noteCommitted(byPrimary: committed.lsn)
         case let .goodbye(goodbye):
             throw Refused(description: "goodbye: \(goodbye.message)")
         default:
