@@ -9,11 +9,13 @@
 //   so a newer volume is recognised as such and not as corruption.
 // - Version 2 added the role (byte 82). Version 1 slots are still read (their role is
 //   standalone: byte 82 was always zero) and the next superblock write stores version 2.
+// - Version 3 added the checkpoint record's epoch (byte 136; UInt64.max: not known, as for
+//   slots of versions 1 and 2 and after a rebuild's log reset). Older slots are still read.
 
 /// The persisted description of a volume.
 struct Superblock: Equatable, Sendable {
     static let magic: [UInt8] = Array("SWBLKVOL".utf8)
-    static let formatVersion: UInt32 = 2
+    static let formatVersion: UInt32 = 3
     /// Byte 83: a rebuild is writing the data region.
     static let imageIncompleteFlag: UInt8 = 1
     /// The oldest version this build reads.
@@ -23,7 +25,7 @@ struct Superblock: Equatable, Sendable {
     /// Bytes of the slot covered by the CRC; the CRC itself follows.
     static let checksummedBytes = slotSizeBytes - 4
     /// Bytes of the slot that carry fields (the rest of the slot is zero).
-    static let fieldBytes = 136
+    static let fieldBytes = 144
     /// The WAL starts right after the two slots.
     static let walOffsetBytes: UInt64 = UInt64(slotSizeBytes * slotCount)
 
@@ -53,6 +55,9 @@ struct Superblock: Equatable, Sendable {
     var sessionID: UInt64
     var sessionStartLSN: UInt64
     var createdAtUnixMs: UInt64
+    /// The epoch of the record at `checkpointLSN` (0 with no record yet; nil: not known).
+    /// A replica's written-back history is compared with a primary's by it (version 3).
+    var checkpointEpoch: UInt64? = 0
 
     var blockCount: UInt64 { volumeSizeBytes / UInt64(blockSizeBytes) }
     /// The smallest file that holds every region.
@@ -85,6 +90,7 @@ struct Superblock: Equatable, Sendable {
         slot.storeLE(sessionID, at: 112)
         slot.storeLE(sessionStartLSN, at: 120)
         slot.storeLE(createdAtUnixMs, at: 128)
+        slot.storeLE(checkpointEpoch ?? .max, at: 136)
         let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: slot[0..<Self.checksummedBytes]))
         slot.storeLE(crc, at: Self.checksummedBytes)
     }
@@ -144,10 +150,13 @@ struct Superblock: Equatable, Sendable {
             walTailPosition: slot.loadLE(UInt64.self, at: 104),
             sessionID: slot.loadLE(UInt64.self, at: 112),
             sessionStartLSN: slot.loadLE(UInt64.self, at: 120),
-            createdAtUnixMs: slot.loadLE(UInt64.self, at: 128))
+            createdAtUnixMs: slot.loadLE(UInt64.self, at: 128),
+            checkpointEpoch: version >= 3 ? Self.knownEpoch(slot.loadLE(UInt64.self, at: 136)) : nil)
         if let problem = superblock.validationProblem() { return .corrupt(problem) }
         return .valid(superblock)
     }
+
+    private static func knownEpoch(_ stored: UInt64) -> UInt64? { stored == .max ? nil : stored }
 
     static func decode(_ bytes: [UInt8]) -> SlotContent {
         bytes.withUnsafeBytes { decode($0) }

@@ -73,6 +73,11 @@ extension Volume {
         core.committedLSN.max(lsn, ordering: .releasing)
     }
 
+    /// The epoch of the record at the checkpoint LSN, which the log no longer holds (0 when
+    /// there is none yet; nil when not known: a volume last written by an older format, or
+    /// a replica whose rebuild just ended). Compares written-back histories of two copies.
+    public var checkpointRecordEpoch: UInt64? { core.superblocks.superblock.checkpointEpoch }
+
     public var logPositions: LogPositions {
         let (last, completed, checkpoint) = core.sequencer.withLock {
             ($0.ring.lastAllocatedLSN, $0.ring.completedLSN, $0.ring.checkpointLSN)

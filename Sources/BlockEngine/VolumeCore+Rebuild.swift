@@ -88,6 +88,8 @@ extension VolumeCore {
             let newSession = randomSessionID(excluding: sessionID.load(ordering: .relaxed))
             _ = try superblocks.update { superblock in
                 superblock.checkpointLSN = lsn
+                // The primary's record at the cut is not known here.
+                superblock.checkpointEpoch = nil
                 superblock.walTailPosition = head
                 superblock.sessionID = newSession
                 superblock.sessionStartLSN = lsn + 1

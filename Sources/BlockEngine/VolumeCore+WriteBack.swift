@@ -288,6 +288,7 @@ extension VolumeCore {
             precondition(superblock.checkpointLSN < last.lsn, "the checkpoint only grows")
             precondition(superblock.walTailPosition < last.endPosition, "the log tail only grows")
             superblock.checkpointLSN = last.lsn
+            superblock.checkpointEpoch = last.epoch
             superblock.walTailPosition = last.endPosition
         }
         let (ready, used, lag, stallEnded, credit):

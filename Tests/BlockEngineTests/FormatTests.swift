@@ -114,6 +114,24 @@ struct FormatTests {
         #expect(superblock.encoded()[8] == UInt8(Superblock.formatVersion))
     }
 
+    @Test("the checkpoint epoch round-trips (known or not); a version 2 slot's is not known")
+    func checkpointEpoch() {
+        for epoch: UInt64? in [0, 7, nil] {
+            var superblock = Self.sampleSuperblock()
+            superblock.checkpointEpoch = epoch
+            #expect(Superblock.decode(superblock.encoded()) == .valid(superblock))
+        }
+        var image = Self.sampleSuperblock().encoded()
+        image[8] = 2
+        let crc = CRC32C.checksum(Array(image[0..<Superblock.checksummedBytes]))
+        image.withUnsafeMutableBytes { $0.storeLE(crc, at: Superblock.checksummedBytes) }
+        guard case let .valid(superblock) = Superblock.decode(image) else {
+            Issue.record("a version 2 slot did not decode")
+            return
+        }
+        #expect(superblock.checkpointEpoch == nil)
+    }
+
     @Test("the role round-trips; an unknown role byte is corruption")
     func roleByte() {
         for role in VolumeRole.allCases {

@@ -380,14 +380,20 @@ final class ReplicaLink: Sendable {
         // A replica whose image is incomplete (a rebuild was cut short) says so this way.
         if ack.durableRecordEpoch == .max { return Decision(mode: .rebuild, fromLSN: rebuildFrom, truncateAfterLSN: nil) }
         if durable < checkpoint { return Decision(mode: .rebuild, fromLSN: rebuildFrom, truncateAfterLSN: nil) }
-        let ours = durable == 0 ? 0 : (durable <= positions.lastLSN ? try epoch(at: durable) : nil)
-        if durable == checkpoint || ours == ack.durableRecordEpoch {
+        // Our record at D identifies our history there, as the replica's epoch identifies its
+        // own. At our checkpoint the log no longer holds it: the superblock keeps its epoch.
+        let ours: UInt64? = durable == 0 ? 0
+            : durable == checkpoint ? volume.checkpointRecordEpoch
+            : durable <= positions.lastLSN ? try epoch(at: durable) : nil
+        if ours == ack.durableRecordEpoch {
             // The replica's log matches ours up to its durable LSN: records it received
             // beyond that are sent again.
             let truncate = ack.receivedLSN > durable ? durable : nil
             return Decision(mode: durable == positions.completedLSN ? .stream : .catchUp, fromLSN: durable + 1,
                             truncateAfterLSN: truncate)
         }
+        // Divergent at our checkpoint (or ours not known there): nothing left to truncate to.
+        if durable == checkpoint { return Decision(mode: .rebuild, fromLSN: rebuildFrom, truncateAfterLSN: nil) }
         // Divergent: its records from the first of ours with a later epoch than its last one
         // are from a history we do not have.
         guard let divergence = try firstLSN(withEpochAbove: ack.durableRecordEpoch, after: checkpoint),

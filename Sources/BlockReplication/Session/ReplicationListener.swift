@@ -110,12 +110,19 @@ public final class ReplicationListener: Sendable {
                                             durableRecordEpoch: .max)
         }
         let durable = positions.durableLSN
-        var durableEpoch: UInt64 = 0
-        if durable > positions.checkpointLSN, case let .records(records)? = try? volume.readLog(from: durable, maxBytes: 1) {
-            durableEpoch = records.first?.epoch ?? 0
-        } else if durable > 0 {
-            // Written back: the epoch of that record is not kept; the volume's is an upper bound.
-            durableEpoch = epoch
+        // The epoch of the record at the durable LSN identifies our history there (one
+        // primary per epoch hands out each LSN). Not known: UInt64.max, and the primary
+        // rebuilds (its digests keep the copy to the segments that differ).
+        var durableEpoch: UInt64 = .max
+        if durable == 0 {
+            durableEpoch = 0
+        } else if durable > positions.checkpointLSN {
+            if case let .records(records)? = try? volume.readLog(from: durable, maxBytes: 1),
+               let first = records.first, first.lsn == durable {
+                durableEpoch = first.epoch
+            }
+        } else if durable == positions.checkpointLSN, let written = volume.checkpointRecordEpoch {
+            durableEpoch = written
         }
         return ListenerHandshake.Answer(status: .ok, epoch: epoch, durableLSN: durable, receivedLSN: positions.lastLSN,
                                         durableRecordEpoch: durableEpoch)
