@@ -73,6 +73,7 @@ choose_sizes() {
         SIZE_MIB=2048 TEST_SECONDS=10 ENGINE_WAL=64MiB PROBE_4K=10000 PROBE_FLUSH=1000 PROBE_1M=256
         RUNS=${RUNS:-3} WRITE_DOCS=${WRITE_DOCS:-1}
     fi
+    [[ $ONLY == replication ]] && RUNS=1
     SIZE=${SIZE_MIB}MiB
     [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "--runs needs a positive number" >&2; exit 2; }
 }
@@ -167,10 +168,12 @@ report() {
             cat "$WORK/replication.txt"
             echo
         fi
-        echo "Command: \`scripts/benchmark.sh $ORIGINAL_ARGUMENTS\`. Each shape's command (first run;" \
-            "qemu-img counts are sized per run from a probe):"
-        echo
-        commands_block
+        echo "Command: \`scripts/benchmark.sh $ORIGINAL_ARGUMENTS\`."
+        if wants local || wants iscsi; then
+            echo "Each shape's command (first run; qemu-img counts are sized per run from a probe):"
+            echo
+            commands_block
+        fi
     } >"$section"
     echo >&2
     cat "$section"
