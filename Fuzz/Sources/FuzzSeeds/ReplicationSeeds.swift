@@ -41,6 +41,7 @@ enum ReplicationSeeds {
             range: SegmentRange(firstSegment: 0, segmentCount: 2, blocksPerSegment: 256),
             digests: [[UInt8](repeating: 1, count: 32), [UInt8](repeating: 2, count: 32)]))),
         ("rebuild-done", .rebuildDone(RebuildDone(lsnCut: 72))),
+        ("committed", .committed(Committed(lsn: 72))),
         ("goodbye", .goodbye(Goodbye(reason: .shuttingDown, message: "bye"))),
     ]
 
