@@ -3,6 +3,7 @@
 
 import BlockEngine
 import Foundation
+import NIOCore
 import NIOPosix
 import Testing
 @testable import BlockReplication
@@ -46,6 +47,18 @@ struct SessionTests {
                                 options: volumeOptions())
     }
 
+    /// A listener on a loopback port (a free one unless given) that serves `volume` as "vol".
+    static func listen(for volume: Volume, port: Int = 0, options: ReplicationOptions,
+                       group: EventLoopGroup) async throws -> ReplicationListener {
+        try await ReplicationListener(host: "127.0.0.1", port: port, options: options, group: group) {
+            $0 == "vol" ? volume : nil
+        }
+    }
+
+    static func address(of listener: ReplicationListener) -> ReplicaAddress {
+        ReplicaAddress(host: "127.0.0.1", port: listener.boundPort)
+    }
+
     static func block(_ tag: Int) -> [UInt8] { [UInt8](repeating: UInt8(truncatingIfNeeded: tag), count: 4096) }
 
     /// Polls `condition` for up to `timeoutMs` (tests only: waiting on another process's progress).
@@ -67,11 +80,9 @@ struct SessionTests {
         try await primary.assignRole(.primary, epoch: 1)
         try await replica.assignRole(.replica, epoch: 1)
         let options = try Self.options()
-        let listener = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
-            $0 == "vol" ? replica : nil
-        }
+        let listener = try await Self.listen(for: replica, options: options, group: group)
         let replication = PrimaryReplication(volume: primary, volumeName: "vol",
-                                             replicas: [ReplicaAddress(host: "127.0.0.1", port: listener.boundPort)],
+                                             replicas: [Self.address(of: listener)],
                                              options: options, group: group)
         #expect(try await Self.eventually { replication.replicaStatus.first?.state == .inSync })
         for lba in 0..<64 { try await primary.write(at: UInt64(lba), Self.block(lba + 1)) }
@@ -99,9 +110,7 @@ struct SessionTests {
         try await primary.assignRole(.primary, epoch: 1)
         try await replica.assignRole(.replica, epoch: 1)
         let options = try Self.options()
-        var listener = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
-            $0 == "vol" ? replica : nil
-        }
+        var listener = try await Self.listen(for: replica, options: options, group: group)
         let port = listener.boundPort
         let replication = PrimaryReplication(volume: primary, volumeName: "vol",
                                              replicas: [ReplicaAddress(host: "127.0.0.1", port: port)],
@@ -113,9 +122,7 @@ struct SessionTests {
         #expect(try await Self.eventually { replication.replicaStatus.first?.state == .disconnected })
         for lba in 1..<32 { try await primary.write(at: UInt64(lba), Self.block(lba + 100)) }
         await #expect(throws: BlockError.self, "no replica: sync_all refuses") { try await primary.flush() }
-        listener = try await ReplicationListener(host: "127.0.0.1", port: port, options: options, group: group) {
-            $0 == "vol" ? replica : nil
-        }
+        listener = try await Self.listen(for: replica, port: port, options: options, group: group)
         #expect(try await Self.eventually { replication.replicaStatus.first?.state == .inSync },
                 "\(replication.replicaStatus)")
         try await primary.flush()
@@ -139,11 +146,9 @@ struct SessionTests {
         #expect(primary.logPositions.checkpointLSN > 0)
         try await replica.assignRole(.replica, epoch: 2)
         let options = try Self.options()
-        let listener = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
-            $0 == "vol" ? replica : nil
-        }
+        let listener = try await Self.listen(for: replica, options: options, group: group)
         let replication = PrimaryReplication(volume: primary, volumeName: "vol",
-                                             replicas: [ReplicaAddress(host: "127.0.0.1", port: listener.boundPort)],
+                                             replicas: [Self.address(of: listener)],
                                              options: options, group: group)
         try await primary.write(at: 1, Self.block(200))
         let last = primary.logPositions.lastLSN
@@ -167,11 +172,9 @@ struct SessionTests {
         try await primary.assignRole(.primary, epoch: 1)
         try await replica.assignRole(.replica, epoch: 2)
         let options = try Self.options()
-        let listener = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
-            $0 == "vol" ? replica : nil
-        }
+        let listener = try await Self.listen(for: replica, options: options, group: group)
         let replication = PrimaryReplication(volume: primary, volumeName: "vol",
-                                             replicas: [ReplicaAddress(host: "127.0.0.1", port: listener.boundPort)],
+                                             replicas: [Self.address(of: listener)],
                                              options: options, group: group)
         #expect(try await Self.eventually { primary.role == .fenced })
         await #expect(throws: BlockError.self) { try await primary.write(at: 0, Self.block(1)) }
@@ -192,11 +195,9 @@ struct SessionTests {
         try await replica.assignRole(.replica, epoch: 1)
         var other = try Self.options()
         other.authentication = .sharedSecret(try ReplicationSecret(bytes: Array(repeating: 9, count: 32)))
-        let listener = try await ReplicationListener(host: "127.0.0.1", port: 0, options: other, group: group) {
-            $0 == "vol" ? replica : nil
-        }
+        let listener = try await Self.listen(for: replica, options: other, group: group)
         let replication = PrimaryReplication(volume: primary, volumeName: "vol",
-                                             replicas: [ReplicaAddress(host: "127.0.0.1", port: listener.boundPort)],
+                                             replicas: [Self.address(of: listener)],
                                              options: try Self.options(), group: group)
         try await primary.write(at: 0, Self.block(1))
         await #expect(throws: BlockError.self) { try await primary.flush() }
@@ -219,16 +220,12 @@ struct SessionTests {
         try await first.assignRole(.replica, epoch: 1)
         try await second.assignRole(.replica, epoch: 1)
         let options = try Self.options()
-        let listenerOne = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
-            $0 == "vol" ? first : nil
-        }
-        let listenerTwo = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
-            $0 == "vol" ? second : nil
-        }
+        let listenerOne = try await Self.listen(for: first, options: options, group: group)
+        let listenerTwo = try await Self.listen(for: second, options: options, group: group)
         let replication = PrimaryReplication(
             volume: primary, volumeName: "vol",
-            replicas: [ReplicaAddress(host: "127.0.0.1", port: listenerOne.boundPort),
-                       ReplicaAddress(host: "127.0.0.1", port: listenerTwo.boundPort)],
+            replicas: [Self.address(of: listenerOne),
+                       Self.address(of: listenerTwo)],
             options: options, group: group)
         #expect(try await Self.eventually { replication.replicaStatus.allSatisfy { $0.state == .inSync } })
         try await primary.write(at: 0, Self.block(1))
@@ -259,14 +256,12 @@ struct SessionTests {
         // Far longer than the test may take: a barrier that waited for the silent replica
         // would hold the flush this long.
         options.barrierTimeoutMs = 120_000
-        let listener = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
-            $0 == "vol" ? replica : nil
-        }
+        let listener = try await Self.listen(for: replica, options: options, group: group)
         // Accepts connections (the kernel's backlog) and never says a word: a hung server.
         let silent = try SilentListener()
         let replication = PrimaryReplication(
             volume: primary, volumeName: "vol",
-            replicas: [ReplicaAddress(host: "127.0.0.1", port: listener.boundPort),
+            replicas: [Self.address(of: listener),
                        ReplicaAddress(host: "127.0.0.1", port: silent.port)],
             options: options, group: group)
         #expect(try await Self.eventually { replication.replicaStatus[0].state == .inSync })
@@ -297,16 +292,12 @@ struct SessionTests {
         try await ahead.assignRole(.replica, epoch: 1)
         try await behind.assignRole(.replica, epoch: 1)
         let options = try Self.options()
-        let aheadListener = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
-            $0 == "vol" ? ahead : nil
-        }
-        let behindListener = try await ReplicationListener(host: "127.0.0.1", port: 0, options: options, group: group) {
-            $0 == "vol" ? behind : nil
-        }
-        let aheadAddress = ReplicaAddress(host: "127.0.0.1", port: aheadListener.boundPort)
+        let aheadListener = try await Self.listen(for: ahead, options: options, group: group)
+        let behindListener = try await Self.listen(for: behind, options: options, group: group)
+        let aheadAddress = Self.address(of: aheadListener)
         let shipping = PrimaryReplication(
             volume: old, volumeName: "vol",
-            replicas: [aheadAddress, ReplicaAddress(host: "127.0.0.1", port: behindListener.boundPort)],
+            replicas: [aheadAddress, Self.address(of: behindListener)],
             options: options, group: group)
         for lba in 0..<10 { try await old.write(at: UInt64(lba), Self.block(lba + 1)) }
         #expect(try await Self.eventually { behind.logPositions.durableLSN >= 10 && ahead.logPositions.durableLSN >= 10 })
