@@ -78,6 +78,12 @@ extension Volume {
     /// a replica whose rebuild just ended). Compares written-back histories of two copies.
     public var checkpointRecordEpoch: UInt64? { core.superblocks.superblock.checkpointEpoch }
 
+    /// Log bytes after record `lsn`: what a replica durable up to `lsn` lacks (its lag in
+    /// bytes). Nil when `lsn` is before the checkpoint: it lacks more than the log holds.
+    public func logBytes(after lsn: UInt64) -> UInt64? {
+        core.sequencer.withLock { $0.ring.bytes(after: lsn) }
+    }
+
     public var logPositions: LogPositions {
         let (last, completed, checkpoint) = core.sequencer.withLock {
             ($0.ring.lastAllocatedLSN, $0.ring.completedLSN, $0.ring.checkpointLSN)

@@ -148,6 +148,17 @@ struct WALRing: Sendable {
         lastRecordEpoch = records.last?.epoch ?? 0
     }
 
+    /// Ring bytes from the end of record `lsn` to the head: what a copy durable up to `lsn`
+    /// lacks of this log. Nil when `lsn` is before the checkpoint (its successors were
+    /// written back: the copy lacks more than the log holds).
+    func bytes(after lsn: UInt64) -> UInt64? {
+        if lsn == checkpointLSN { return headPosition - tailPosition }
+        guard lsn > checkpointLSN, let first = records.first, lsn >= first.lsn else { return nil }
+        let index = Int(lsn - first.lsn)
+        guard index < records.count else { return 0 }
+        return headPosition - records[index].endPosition
+    }
+
     /// Marks a reserved record as written and indexed; returns true when the completed
     /// prefix advanced.
     mutating func complete(lsn: UInt64) -> Bool {

@@ -56,6 +56,27 @@ struct LogTests {
         try await volume.close()
     }
 
+    @Test("logBytes: what a copy durable up to an LSN lacks of the log; nil before the checkpoint")
+    func logBytesAfter() async throws {
+        let directory = TemporaryDirectory()
+        let volume = try await makeVolume(in: directory, sizeBytes: 1 << 20, walSizeBytes: 256 << 10)
+        try await volume.assignRole(.primary, epoch: 1)
+        let hold = volume.holdLog(from: 1)
+        for lba in 0..<UInt64(3) { try await volume.write(at: lba, block(7, lba), fua: true) }
+        let all = try #require(volume.logBytes(after: 0))
+        let two = try #require(volume.logBytes(after: 1))
+        #expect(all > two && two > 0, "each record takes its block and a header")
+        #expect(all - two == two / 2, "three records of one block each are the same size")
+        #expect(volume.logBytes(after: 3) == 0)
+        volume.advance(hold, to: 3)
+        try await volume.checkpoint()
+        #expect(volume.logPositions.checkpointLSN == 2)
+        #expect(volume.logBytes(after: 1) == nil, "written back: more than the log")
+        #expect(volume.logBytes(after: 2) == all / 3)
+        volume.release(hold)
+        try await volume.close()
+    }
+
     @Test("a reopened primary made a replica drops its recovered hold: it can be rebuilt")
     func replicaDropsRecoveredHold() async throws {
         let directory = TemporaryDirectory()

@@ -294,6 +294,7 @@ struct AdminAPITests {
                          #"blockd_volume_durable_lsn{volume="m"} 0.0"#, #"blockd_volume_checkpoint_lsn{volume="m"} 0.0"#,
                          #"blockd_volume_committed_lsn{volume="m"} 0.0"#, #"blockd_replica_lag_records{volume="m",replica="h:9"} 0.0"#,
                          #"blockd_replica_shipped_bytes{volume="m",replica="h:9"} 4096.0"#,
+                         #"blockd_replica_lag_bytes{volume="m",replica="h:9"} 0.0"#,
                          #"blockd_replica_state{volume="m",replica="h:9",state="inSync"} 1.0"#,
                          #"blockd_replica_state{volume="m",replica="h:9",state="disconnected"} 0.0"#,
                          "# TYPE blockd_volume_epoch gauge", "# TYPE blockengine_reads_total counter"] {

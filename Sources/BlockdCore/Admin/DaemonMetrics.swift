@@ -55,6 +55,9 @@ public final class DaemonMetrics: Sendable {
                     samples[.init(.replicaState, labels + [("state", candidate)])] = candidate == replica.state ? 1 : 0
                 }
                 samples[.init(.replicaLag, labels)] = Double(positions.lastLSN &- min(replica.durableLSN, positions.lastLSN))
+                if let bytes = volume.logBytes(after: replica.durableLSN) {
+                    samples[.init(.replicaLagBytes, labels)] = Double(bytes)
+                }
             }
         }
         scrapeGauges.withLock { gauges in
@@ -82,6 +85,7 @@ enum ScrapeGauge: String, CaseIterable {
     case committedLSN = "blockd_volume_committed_lsn"
     case replicaDurableLSN = "blockd_replica_durable_lsn"
     case replicaLag = "blockd_replica_lag_records"
+    case replicaLagBytes = "blockd_replica_lag_bytes"
     case replicaShippedBytes = "blockd_replica_shipped_bytes"
     case replicaState = "blockd_replica_state"
 
@@ -96,6 +100,7 @@ enum ScrapeGauge: String, CaseIterable {
         case .replicaDurableLSN: "The highest LSN the replica confirmed durable"
         case .replicaLag: "Records the replica lacks: the primary's head LSN minus the replica's durable LSN"
         case .replicaState: "1 for the replica's state as the primary sees it, 0 for the other three"
+        case .replicaLagBytes: "Log bytes the replica lacks after its durable LSN (absent when it lacks more than the log: it must rebuild)"
         case .replicaShippedBytes: "Record and rebuild bytes sent to the replica since shipping to it started"
         }
     }
