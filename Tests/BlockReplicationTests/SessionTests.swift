@@ -291,6 +291,9 @@ struct SessionTests {
         try await old.assignRole(.primary, epoch: 1)
         try await ahead.assignRole(.replica, epoch: 1)
         try await behind.assignRole(.replica, epoch: 1)
+        // Its whole history stays in its log, so the divergence point (after LSN 10) is
+        // found there, below the ahead one's written-back records when `writtenBack`.
+        let keepAll = behind.holdLog(from: 1)
         let options = try Self.options()
         let aheadListener = try await Self.listen(for: ahead, options: options, group: group)
         let behindListener = try await Self.listen(for: behind, options: options, group: group)
@@ -323,6 +326,7 @@ struct SessionTests {
         }, "\(newShipping.replicaStatus)")
         #expect(try await ahead.read(at: 0, blockCount: 17) == (try await behind.read(at: 0, blockCount: 17)),
                 "the replica holds the new primary's history, not the records only the old primary had")
+        behind.release(keepAll)
         await newShipping.stop()
         await aheadListener.close()
         try await ahead.close()

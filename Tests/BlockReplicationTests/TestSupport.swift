@@ -18,7 +18,7 @@ enum Samples {
     static let hello = Hello(authMode: .hmacSHA256, role: .primary, epoch: 7, committedLSN: 1234, volumeUUID: testUUID,
                              clientNonce: bytes(32, 0xC1), volumeName: "vol-ä1")
     static let helloAck = HelloAck(status: .ok, epoch: 7, durableLSN: 1200, receivedLSN: 1210, durableRecordEpoch: 6,
-                                   serverNonce: bytes(32, 0x5E), serverProof: bytes(32, 0x9F))
+                                   checkpointLSN: 1100, serverNonce: bytes(32, 0x5E), serverProof: bytes(32, 0x9F))
     static let auth = Auth(clientProof: bytes(32, 0xA7))
     static let records = RecordBatch(records: [
         .write(lsn: 41, epoch: 3, lba: 8, blockCount: 2, payload: blockData(1024, seed: 1)),

@@ -128,32 +128,43 @@ public struct HelloAck: FramePayload {
     public var durableLSN: UInt64
     /// The highest LSN the listener holds (durable or not); at least `durableLSN`.
     public var receivedLSN: UInt64
-    /// The epoch of the record at `durableLSN`, 0 when the listener has none; at most `epoch`.
+    /// The epoch of the record at `durableLSN`, 0 when the listener has none; at most
+    /// `epoch`, or `HelloAck.unknownEpoch` when the listener cannot tell (the primary rebuilds).
     public var durableRecordEpoch: UInt64
+    /// The listener's checkpoint: its log cannot be truncated below it. At most `durableLSN`.
+    public var checkpointLSN: UInt64
     public var serverNonce: [UInt8]
     /// HMAC-SHA256 over the transcript (zeros in `.none` mode and with `authFailed`).
     public var serverProof: [UInt8]
 
+    /// `durableRecordEpoch` when the listener cannot tell it: its image is incomplete (a
+    /// rebuild was cut short) or the record was written back with its epoch not kept.
+    public static let unknownEpoch = UInt64.max
+
     public init(status: HelloStatus, epoch: UInt64, durableLSN: UInt64, receivedLSN: UInt64,
-                durableRecordEpoch: UInt64, serverNonce: [UInt8], serverProof: [UInt8]) {
+                durableRecordEpoch: UInt64, checkpointLSN: UInt64 = 0, serverNonce: [UInt8], serverProof: [UInt8]) {
         self.status = status
         self.epoch = epoch
         self.durableLSN = durableLSN
         self.receivedLSN = receivedLSN
         self.durableRecordEpoch = durableRecordEpoch
+        self.checkpointLSN = checkpointLSN
         self.serverNonce = serverNonce
         self.serverProof = serverProof
     }
 
     /// Every field before the proof: the listener's part of the transcript.
     func encodeTranscriptFields(into buffer: inout ByteBuffer) {
-        precondition(durableLSN <= receivedLSN && durableRecordEpoch <= epoch, "helloAck fields out of order")
+        precondition(durableLSN <= receivedLSN && checkpointLSN <= durableLSN
+                     && (durableRecordEpoch <= epoch || durableRecordEpoch == Self.unknownEpoch),
+                     "helloAck fields out of order")
         precondition(serverNonce.count == ReplicationProtocol.nonceBytes, "nonce of 32 bytes")
         buffer.writeLE(status.rawValue)
         buffer.writeLE(epoch)
         buffer.writeLE(durableLSN)
         buffer.writeLE(receivedLSN)
         buffer.writeLE(durableRecordEpoch)
+        buffer.writeLE(checkpointLSN)
         buffer.writeBytes(serverNonce)
     }
 
@@ -170,14 +181,17 @@ public struct HelloAck: FramePayload {
         let durableLSN = try buffer.readLE(UInt64.self, in: type)
         let receivedLSN = try buffer.readLE(UInt64.self, in: type)
         let durableRecordEpoch = try buffer.readLE(UInt64.self, in: type)
+        let checkpointLSN = try buffer.readLE(UInt64.self, in: type)
         guard durableLSN <= receivedLSN else { throw .invalidField(type, field: "durable LSN", value: durableLSN) }
-        guard durableRecordEpoch <= epoch else {
+        guard durableRecordEpoch <= epoch || durableRecordEpoch == unknownEpoch else {
             throw .invalidField(type, field: "durable record epoch", value: durableRecordEpoch)
         }
+        guard checkpointLSN <= durableLSN else { throw .invalidField(type, field: "checkpoint LSN", value: checkpointLSN) }
         let nonce = try buffer.readFixedBytes(ReplicationProtocol.nonceBytes, in: type)
         let proof = try buffer.readFixedBytes(ReplicationProtocol.proofBytes, in: type)
         return HelloAck(status: status, epoch: epoch, durableLSN: durableLSN, receivedLSN: receivedLSN,
-                        durableRecordEpoch: durableRecordEpoch, serverNonce: nonce, serverProof: proof)
+                        durableRecordEpoch: durableRecordEpoch, checkpointLSN: checkpointLSN,
+                        serverNonce: nonce, serverProof: proof)
     }
 }
 

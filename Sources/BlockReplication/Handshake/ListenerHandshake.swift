@@ -32,14 +32,16 @@ public struct ListenerHandshake: Sendable {
         public var durableLSN: UInt64
         public var receivedLSN: UInt64
         public var durableRecordEpoch: UInt64
+        public var checkpointLSN: UInt64
 
         public init(status: HelloStatus, epoch: UInt64, durableLSN: UInt64, receivedLSN: UInt64,
-                    durableRecordEpoch: UInt64) {
+                    durableRecordEpoch: UInt64, checkpointLSN: UInt64 = 0) {
             self.status = status
             self.epoch = epoch
             self.durableLSN = durableLSN
             self.receivedLSN = receivedLSN
             self.durableRecordEpoch = durableRecordEpoch
+            self.checkpointLSN = checkpointLSN
         }
 
         /// A refusal that says nothing about the copy.
@@ -118,6 +120,7 @@ public struct ListenerHandshake: Sendable {
         precondition(answer.status != .authFailed, "authFailed is only for a mode mismatch")
         var ack = HelloAck(status: answer.status, epoch: answer.epoch, durableLSN: answer.durableLSN,
                            receivedLSN: answer.receivedLSN, durableRecordEpoch: answer.durableRecordEpoch,
+                           checkpointLSN: answer.checkpointLSN,
                            serverNonce: serverNonce, serverProof: HandshakeCrypto.zeroProof)
         let transcript = HandshakeCrypto.transcript(hello: hello, ack: ack)
         if case let .sharedSecret(secret) = authentication {

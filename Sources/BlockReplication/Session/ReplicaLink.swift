@@ -377,8 +377,9 @@ final class ReplicaLink: Sendable {
         let checkpoint = positions.checkpointLSN
         let durable = ack.durableLSN
         let rebuildFrom = positions.completedLSN + 1
-        // A replica whose image is incomplete (a rebuild was cut short) says so this way.
-        if ack.durableRecordEpoch == .max { return Decision(mode: .rebuild, fromLSN: rebuildFrom, truncateAfterLSN: nil) }
+        // A replica whose image is incomplete (a rebuild was cut short), or that cannot tell
+        // the epoch of its record at D, says so this way.
+        if ack.durableRecordEpoch == HelloAck.unknownEpoch { return Decision(mode: .rebuild, fromLSN: rebuildFrom, truncateAfterLSN: nil) }
         if durable < checkpoint { return Decision(mode: .rebuild, fromLSN: rebuildFrom, truncateAfterLSN: nil) }
         // Our record at D identifies our history there, as the replica's epoch identifies its
         // own. At our checkpoint the log no longer holds it: the superblock keeps its epoch.
@@ -401,6 +402,9 @@ final class ReplicaLink: Sendable {
             return Decision(mode: .rebuild, fromLSN: rebuildFrom, truncateAfterLSN: nil)
         }
         let keep = min(divergence - 1, durable)
+        // The replica wrote back records after `keep` (a former primary's own): its log
+        // cannot be cut there.
+        if keep < ack.checkpointLSN { return Decision(mode: .rebuild, fromLSN: rebuildFrom, truncateAfterLSN: nil) }
         return Decision(mode: .catchUp, fromLSN: keep + 1, truncateAfterLSN: keep)
     }
 

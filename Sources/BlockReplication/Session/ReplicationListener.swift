@@ -107,13 +107,13 @@ public final class ReplicationListener: Sendable {
         guard fresh || hello.volumeUUID == volume.uuid else { return .refusal(.unknownVolume) }
         if volume.imageIncomplete {
             return ListenerHandshake.Answer(status: .ok, epoch: epoch, durableLSN: 0, receivedLSN: 0,
-                                            durableRecordEpoch: .max)
+                                            durableRecordEpoch: HelloAck.unknownEpoch)
         }
         let durable = positions.durableLSN
         // The epoch of the record at the durable LSN identifies our history there (one
         // primary per epoch hands out each LSN). Not known: UInt64.max, and the primary
         // rebuilds (its digests keep the copy to the segments that differ).
-        var durableEpoch: UInt64 = .max
+        var durableEpoch = HelloAck.unknownEpoch
         if durable == 0 {
             durableEpoch = 0
         } else if durable > positions.checkpointLSN {
@@ -125,7 +125,8 @@ public final class ReplicationListener: Sendable {
             durableEpoch = written
         }
         return ListenerHandshake.Answer(status: .ok, epoch: epoch, durableLSN: durable, receivedLSN: positions.lastLSN,
-                                        durableRecordEpoch: durableEpoch)
+                                        durableRecordEpoch: durableEpoch,
+                                        checkpointLSN: min(positions.checkpointLSN, durable))
     }
 
     // MARK: - Sessions
